@@ -1,0 +1,133 @@
+"""Command line: `aws-s3-wodle [options]` runs the configured blocks; `aws-s3-wodle lab ...` the local lab.
+
+Exit codes (see errors.py and the README): 0 ok, 1 configuration, 2 usage, 3 AWS access, 4 sink,
+5 some objects failed, 130 stopped by a signal.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Optional, Sequence
+
+from . import __version__
+from . import log as logsetup
+from .config import DEFAULT_CONFIG, load_config
+from .errors import EXIT_INTERRUPTED, EXIT_OK, WodleError
+from .subscriber import RunOptions
+
+log = logging.getLogger("aws-s3-wodle")
+
+DEFAULT_WAZUH = "/var/ossec"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aws-s3-wodle",
+        description="Pull AWS security data (Amazon Security Lake) into Wazuh's analysis engine. "
+                    "Subcommands: 'aws-s3-wodle lab --help' for the local lab.")
+    p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="ossec.conf to read (default %(default)s)")
+    p.add_argument("--once", action="store_true", help="run every enabled block once, then exit "
+                   "(for a manager that calls us on its own interval)")
+    p.add_argument("--run-on-start", action="store_true", help="run every block at once, whatever <run_on_start> says")
+    p.add_argument("--wazuh-path", default=DEFAULT_WAZUH, help="Wazuh installation directory (default %(default)s); "
+                   "the engine's socket is WAZUH_PATH/queue/sockets/queue")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--socket", help="analysisd datagram socket to send to (overrides --wazuh-path)")
+    out.add_argument("--output", "-o", help="write JSON lines to this file instead ('-' = stdout)")
+    p.add_argument("--state-dir", help="where events too big for the engine are recorded "
+                   "(default WAZUH_PATH/var/aws-s3-wodle)")
+    p.add_argument("--debug", "-d", type=int, choices=range(0, 4), default=0, metavar="{0..3}",
+                   help="verbosity: 1-2 debug, 3 also AWS SDK debug")
+    p.add_argument("--sqs-wait", type=int, default=20, choices=range(0, 21), metavar="{0..20}",
+                   help="SQS long-poll seconds (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=5000, help="rows decoded per batch (default %(default)s)")
+    p.add_argument("--keep-nulls", action="store_true", help="keep null fields in events (dropped by default)")
+    p.add_argument("--engine-retry", type=float, default=30.0,
+                   help="seconds to keep retrying when the engine's socket refuses (default %(default)s)")
+    p.add_argument("--version", action="version", version=f"aws-s3-wodle {__version__}")
+    return p
+
+
+def _make_sink(args: argparse.Namespace):
+    from .sinks import OversizeRecorder
+    state_dir = Path(args.state_dir) if args.state_dir else Path(args.wazuh_path) / "var" / "aws-s3-wodle"
+    if args.output:
+        from .sinks.jsonl import JsonLinesSink
+        return JsonLinesSink(args.output)
+    from .sinks.analysisd import AnalysisdSink, default_socket
+    path = args.socket or default_socket(args.wazuh_path)
+    return AnalysisdSink(path, OversizeRecorder(state_dir / "oversized-events.jsonl"), retry_seconds=args.engine_retry)
+
+
+def _install_signals(stop: threading.Event) -> None:
+    def handler(signum, frame):  # noqa: ARG001
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.info("Received %s: finishing the current object, then stopping", signal.Signals(signum).name)
+        stop.set()
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)  # before the heavy imports: a bad config fails fast
+    from .runner import Context, run_block
+    from .schedule import BlockScheduler
+
+    blocks = config.enabled_blocks()
+    if not blocks:
+        log.info("Every aws-s3 section of %s is disabled: nothing to do", args.config)
+        return EXIT_OK
+    stop = threading.Event()
+    _install_signals(stop)
+    sink = _make_sink(args)
+    options = RunOptions(wait_seconds=args.sqs_wait)
+    ctx = Context(sink=sink, options=options, stop=stop, batch_size=args.batch_size, keep_nulls=args.keep_nulls)
+    try:
+        if args.once:
+            worst = EXIT_OK
+            for wodle, block in blocks:
+                if stop.is_set():
+                    return EXIT_INTERRUPTED
+                options.skip_on_error = wodle.skip_on_error
+                code = run_block(block, ctx)
+                worst = max(worst, code)
+            return EXIT_INTERRUPTED if stop.is_set() else worst
+        schedulers = []
+        for wodle, block in blocks:
+            opts = RunOptions(**{**vars(options), "skip_on_error": wodle.skip_on_error})
+            block_ctx = Context(sink=sink, options=opts, stop=stop, batch_size=args.batch_size,
+                                keep_nulls=args.keep_nulls)
+            schedulers.append(BlockScheduler(block.label, wodle, lambda b=block, c=block_ctx: run_block(b, c), stop,
+                                             args.run_on_start or wodle.run_on_start))
+        log.info("Started with %d block(s) from %s", len(schedulers), args.config)
+        for s in schedulers:
+            s.start()
+        while not stop.wait(1.0):
+            pass
+        for s in schedulers:
+            s.join()
+        return EXIT_OK
+    finally:
+        sink.close()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "lab":
+        from .lab.cli import main as lab_main
+        return lab_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    logsetup.setup(args.debug)
+    try:
+        return run(args)
+    except WodleError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.warning("Stopped at once by a second signal; unacknowledged messages return to the queue")
+        return EXIT_INTERRUPTED

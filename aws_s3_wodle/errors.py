@@ -1,0 +1,46 @@
+"""Errors that end up in front of an operator: each carries what went wrong and what to do."""
+from __future__ import annotations
+
+# Exit codes, documented in the README; distinct per cause so a manager can tell them apart.
+EXIT_OK = 0
+EXIT_CONFIG = 1          # bad configuration file or flags
+EXIT_USAGE = 2           # command-line usage (argparse)
+EXIT_AWS = 3             # AWS unreachable, credentials refused, queue/bucket not found
+EXIT_SINK = 4            # the analysis engine's socket or the output file cannot take events
+EXIT_PARTIAL = 5         # the run finished, but some objects or messages failed (they stay queued)
+EXIT_INTERRUPTED = 130   # stopped by SIGINT/SIGTERM before the run ended
+
+
+class WodleError(Exception):
+    """Base class: str(exc) is the one line the operator sees."""
+
+    exit_code = EXIT_PARTIAL
+
+
+class ConfigError(WodleError):
+    exit_code = EXIT_CONFIG
+
+    def __init__(self, path: str, line: int, element: str, problem: str) -> None:
+        self.path, self.line, self.element, self.problem = path, line, element, problem
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: <{element}> {problem}")
+
+
+class AwsAccessError(WodleError):
+    """Credentials, the queue or the bucket cannot be reached: nothing can be done this run."""
+
+    exit_code = EXIT_AWS
+
+
+class SinkError(WodleError):
+    """The engine (or output file) does not take events: stop without acknowledging anything."""
+
+    exit_code = EXIT_SINK
+
+
+class ObjectError(WodleError):
+    """One object cannot be delivered (missing, denied, corrupt): reported, the others go on."""
+
+    def __init__(self, bucket: str, key: str, reason: str, kind: str = "object") -> None:
+        self.bucket, self.key, self.reason, self.kind = bucket, key, reason, kind
+        super().__init__(f"s3://{bucket}/{key}: {reason}")

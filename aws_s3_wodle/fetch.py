@@ -1,0 +1,38 @@
+"""S3 GET into an anonymous spool file: objects never sit whole in memory, and vanish on close."""
+from __future__ import annotations
+
+import tempfile
+from typing import Any, BinaryIO, Optional
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .aws import describe_client_error
+from .errors import ObjectError
+from .notifications import ObjectRef
+
+_HINTS = {
+    "NoSuchKey": "the object does not exist (expired by a lifecycle rule, or deleted)",
+    "404": "the object does not exist (expired by a lifecycle rule, or deleted)",
+    "NoSuchBucket": "the bucket does not exist; check the notification's source and the S3 endpoint",
+    "AccessDenied": "access denied; the role needs s3:GetObject on the bucket (and kms:Decrypt on its key)",
+    "403": "access denied; the role needs s3:GetObject on the bucket (and kms:Decrypt on its key)",
+    "KMS.AccessDeniedException": "KMS denied decryption; grant kms:Decrypt on the bucket's key to the role",
+}
+
+
+def fetch_object(s3: Any, ref: ObjectRef, spool_dir: Optional[str] = None) -> BinaryIO:
+    """Download ref to a temporary file (deleted when closed) and return it rewound."""
+    spool = tempfile.TemporaryFile(dir=spool_dir)
+    try:
+        s3.download_fileobj(ref.bucket, ref.key, spool)
+    except ClientError as exc:
+        spool.close()
+        code = exc.response.get("Error", {}).get("Code", "")
+        hint = _HINTS.get(code, "see the AWS error")
+        raise ObjectError(ref.bucket, ref.key, f"download failed, {describe_client_error(exc)}: {hint}",
+                          kind="missing" if code in ("NoSuchKey", "404") else "denied" if code in ("AccessDenied", "403") else "download") from None
+    except (BotoCoreError, OSError) as exc:
+        spool.close()
+        raise ObjectError(ref.bucket, ref.key, f"download failed: {exc}", kind="download") from None
+    spool.seek(0)
+    return spool

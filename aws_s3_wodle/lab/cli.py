@@ -1,0 +1,108 @@
+"""`aws-s3-wodle lab demo` and `aws-s3-wodle lab up`: the local lab from one command.
+
+demo: start moto, build a Security Lake subscriber, fill it, run the wodle once (as its own process,
+over HTTP and a real datagram socket) and show what the engine received; exit 0 only when every event
+arrived exactly once and the queue is empty.
+up:   the same lab, left running, with the environment and ossec.conf to point the wodle at it.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .engine import DatagramEngine
+from .security_lake import SecurityLakeLab, find_samples, lab_env
+from .server import MotoServer
+
+HEADER = b"1:Wazuh-AWS:"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aws-s3-wodle lab", description="Local AWS lab (moto) for aws-s3-wodle.")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, text in (("demo", "build the lab, run the wodle once against it, show what was delivered"),
+                       ("up", "build the lab and keep it running until Ctrl-C")):
+        s = sub.add_parser(name, help=text, description=text)
+        s.add_argument("--dir", default=".lab", help="working folder for ossec.conf and the socket (default %(default)s)")
+        s.add_argument("--rows", type=int, default=5000, help="generated OCSF rows in all (default %(default)s)")
+        s.add_argument("--objects", type=int, default=2, help="generated objects to split the rows into (default %(default)s)")
+        s.add_argument("--no-samples", action="store_true", help="do not load the real AWS samples from ../shared")
+        s.add_argument("--region", default="us-east-1")
+    return p
+
+
+def build(args: argparse.Namespace, endpoint: str) -> SecurityLakeLab:
+    lab = SecurityLakeLab(endpoint=endpoint, region=args.region).create()
+    samples = [] if args.no_samples else find_samples()
+    for path in samples:
+        lab.add_sample(path)
+    per_object = max(1, args.rows // max(1, args.objects)) if args.rows else 0
+    for i in range(args.objects if args.rows else 0):
+        lab.add_generated(per_object, version="1.1.0" if i % 2 == 0 else "1.0.0-rc.2", seed=i)
+    rows = sum(o.rows for o in lab.objects)
+    print(f"lab: moto at {endpoint}; bucket {lab.bucket}; queue {lab.queue_name}; role {lab.role_arn}")
+    print(f"lab: {len(lab.objects)} objects ({len(samples)} real AWS samples, {len(lab.objects) - len(samples)} "
+          f"generated), {rows} OCSF rows, one notification each")
+    return lab
+
+
+def demo(args: argparse.Namespace) -> int:
+    work = Path(args.dir).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    conf = work / "ossec.conf"
+    sock = work / "queue" / "sockets" / "queue"
+    with MotoServer() as moto, DatagramEngine(str(sock)) as engine:
+        lab = build(args, moto.endpoint)
+        conf.write_text(lab.ossec_conf())
+        cmd = [sys.executable, "-m", "aws_s3_wodle", "--config", str(conf), "--once", "--run-on-start",
+               "--socket", str(sock), "--sqs-wait", "1", "--state-dir", str(work / "state")]
+        print(f"lab: running: aws-s3-wodle --config {conf} --once --run-on-start --socket {sock}")
+        started = time.monotonic()
+        proc = subprocess.run(cmd, env={**os.environ, **lab_env(moto.endpoint, lab.region)})
+        elapsed = time.monotonic() - started
+        time.sleep(0.2)  # let the engine thread drain its socket
+        expected = sum(o.rows for o in lab.objects)
+        got = engine.datagrams
+        events = [json.loads(d[len(HEADER):]) for d in got if d.startswith(HEADER)]
+        depth = lab.queue_depth()
+    print(f"\nengine: received {len(got)} datagrams ({len(events)} '1:Wazuh-AWS:' events) of {expected} expected "
+          f"in {elapsed:.1f} s; queue depth now {depth}; wodle exit code {proc.returncode}")
+    by_class = collections.Counter(f"{e.get('class_name')} (OCSF {e.get('metadata', {}).get('version')})" for e in events)
+    for name, count in by_class.most_common():
+        print(f"  {count:6d}  {name}")
+    if events:
+        sample = json.dumps(events[0])
+        print(f"first event: {HEADER.decode()}{sample[:600]}{'...' if len(sample) > 600 else ''}")
+    ok = proc.returncode == 0 and len(events) == expected and depth == 0
+    print("demo: OK, every event delivered once and the queue is empty" if ok else "demo: FAILED")
+    return 0 if ok else 1
+
+
+def up(args: argparse.Namespace) -> int:
+    work = Path(args.dir).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    with MotoServer() as moto:
+        lab = build(args, moto.endpoint)
+        conf = work / "ossec.conf"
+        conf.write_text(lab.ossec_conf())
+        print(f"\nossec.conf written to {conf}. In another shell:")
+        for k, v in lab_env(moto.endpoint, lab.region).items():
+            print(f"  export {k}={v}")
+        print(f"  aws-s3-wodle --config {conf} --once --run-on-start --output -\nCtrl-C stops the lab.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    return demo(args) if args.command == "demo" else up(args)

@@ -1,0 +1,68 @@
+"""Wires one configured block to its source, decoder and the shared sink, and runs it once."""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Callable, Iterator
+
+from .aws import make_session
+from .config import SecurityLakeSubscriber
+from .errors import EXIT_OK, EXIT_PARTIAL, WodleError
+from .formats.parquet import iter_parquet_events
+from .log import register_secrets
+from .notifications import ObjectRef
+from .sinks import Sink
+from .sources.sqs import SqsQueue
+from .stats import RunStats
+from .subscriber import Decoder, RunOptions, SubscriberRun
+
+log = logging.getLogger("aws-s3-wodle")
+
+
+@dataclass
+class Context:
+    """What every run shares: the sink, the run options, the stop flag and the decoding choices."""
+
+    sink: Sink
+    options: RunOptions
+    stop: threading.Event
+    batch_size: int = 5000
+    keep_nulls: bool = False
+
+
+def security_lake_decoder(ctx: Context) -> Decoder:
+    def decode(spool: BinaryIO, ref: ObjectRef) -> Iterator[list[bytes]]:
+        return iter_parquet_events(spool, batch_size=ctx.batch_size, keep_nulls=ctx.keep_nulls)
+    return decode
+
+
+# Block type -> factory of the decoder its objects need. Other block types register here.
+DECODERS: dict[type, Callable[[Context], Decoder]] = {SecurityLakeSubscriber: security_lake_decoder}
+
+
+def run_subscriber(block: Any, ctx: Context) -> RunStats:
+    register_secrets(block.secrets())
+    clients = make_session(block)
+    queue = SqsQueue(clients.sqs(), block.sqs_name, wait_seconds=ctx.options.wait_seconds,
+                     max_messages=ctx.options.max_messages, visibility_timeout=ctx.options.visibility_timeout)
+    run = SubscriberRun(block.label, queue, clients.s3(), DECODERS[type(block)](ctx), ctx.sink, ctx.options, ctx.stop)
+    try:
+        return run.run()
+    finally:
+        log.info(run.stats.summary())
+
+
+# Block type -> how to run it once. Other block kinds (bucket listings) register here.
+RUNNERS: dict[type, Callable[[Any, Context], RunStats]] = {SecurityLakeSubscriber: run_subscriber}
+
+
+def run_block(block: Any, ctx: Context) -> int:
+    """Run one block once; returns an exit code and logs, never raises for an operator-facing error."""
+    log.debug("Starting a run of %s", block.label)
+    try:
+        stats = RUNNERS[type(block)](block, ctx)
+    except WodleError as exc:
+        log.error("%s: %s", block.label, exc)
+        return exc.exit_code
+    return EXIT_PARTIAL if stats.errors else EXIT_OK

@@ -1,0 +1,82 @@
+"""The SQS side of a subscriber: find the queue, long-poll it, delete what was fully delivered."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..aws import describe_client_error
+from ..errors import AwsAccessError
+
+
+@dataclass
+class Message:
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int = 1
+    sent_timestamp_ms: Optional[int] = None
+
+
+class SqsQueue:
+    """One queue, looked up by name once per run."""
+
+    def __init__(self, sqs: Any, name: str, *, wait_seconds: int = 20, max_messages: int = 10,
+                 visibility_timeout: Optional[int] = None) -> None:
+        self.sqs = sqs
+        self.name = name
+        self.wait_seconds = wait_seconds
+        self.max_messages = max_messages
+        self.visibility_timeout = visibility_timeout
+        self.url = self._lookup()
+
+    def _lookup(self) -> str:
+        try:
+            return self.sqs.get_queue_url(QueueName=self.name)["QueueUrl"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            hint = ("check <sqs_name> and the region (AWS_DEFAULT_REGION or the profile's region)"
+                    if "NonExistentQueue" in code or "QueueDoesNotExist" in code
+                    else "check the credentials and the sqs:GetQueueUrl permission")
+            raise AwsAccessError(f"SQS queue '{self.name}' cannot be found: {describe_client_error(exc)}; {hint}") from None
+        except BotoCoreError as exc:
+            raise AwsAccessError(f"SQS is unreachable while looking up queue '{self.name}': {exc}") from None
+
+    def receive(self) -> list[Message]:
+        kwargs: dict[str, Any] = {"QueueUrl": self.url, "MaxNumberOfMessages": self.max_messages,
+                                  "WaitTimeSeconds": self.wait_seconds,
+                                  "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"]}
+        if self.visibility_timeout is not None:
+            kwargs["VisibilityTimeout"] = self.visibility_timeout
+        try:
+            response = self.sqs.receive_message(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise AwsAccessError(f"cannot receive from SQS queue '{self.name}': {describe_client_error(exc)}; "
+                                 "check the sqs:ReceiveMessage permission") from None
+        out = []
+        for m in response.get("Messages", []):
+            attrs = m.get("Attributes", {})
+            out.append(Message(m["MessageId"], m["ReceiptHandle"], m.get("Body", ""),
+                               int(attrs.get("ApproximateReceiveCount", 1)),
+                               int(attrs["SentTimestamp"]) if "SentTimestamp" in attrs else None))
+        return out
+
+    def delete(self, message: Message) -> None:
+        try:
+            self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt_handle)
+        except (ClientError, BotoCoreError) as exc:
+            raise AwsAccessError(f"cannot delete message {message.message_id} from '{self.name}': "
+                                 f"{describe_client_error(exc)}; check the sqs:DeleteMessage permission "
+                                 "(the message will be received again)") from None
+
+    def messages(self, seen: set[str]) -> Iterator[Message]:
+        """Receive until the queue is drained, or until it only hands back messages this run already saw."""
+        while True:
+            batch = self.receive()
+            fresh = [m for m in batch if m.message_id not in seen]
+            if not fresh:
+                return
+            for m in fresh:
+                seen.add(m.message_id)
+                yield m

@@ -1,0 +1,47 @@
+"""Shared fixtures: one moto server per session (real HTTP), a real datagram socket per test."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from aws_s3_wodle.lab.engine import DatagramEngine
+from aws_s3_wodle.lab.security_lake import SecurityLakeLab, find_samples, lab_env
+from aws_s3_wodle.lab.server import MotoServer
+
+SHARED = Path(os.environ.get("AWS_S3_WODLE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SAMPLES = find_samples(SHARED)
+SKIP_NO_SHARED = "../shared/samples not present (a user's clone): real Security Lake samples are only in the team's workspace"
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def lab(moto_server):
+    """A fresh Security Lake subscriber (own bucket, queue and role names) in the shared moto server."""
+    suffix = uuid.uuid4().hex[:10]
+    return SecurityLakeLab(endpoint=moto_server.endpoint, queue_name=f"AmazonSecurityLake-{suffix}-Main-Queue",
+                           role_name=f"lake-subscriber-{suffix}").create()
+
+
+@pytest.fixture
+def engine(tmp_path):
+    with DatagramEngine(str(tmp_path / "queue" / "sockets" / "queue")) as e:
+        yield e
+
+
+def run_wodle(lab: SecurityLakeLab, conf: Path, *args: str, env: Optional[dict] = None,
+              timeout: float = 300) -> subprocess.CompletedProcess:
+    """The wodle as an operator runs it: its own process, AWS_ENDPOINT_URL pointing at the lab."""
+    full_env = {**os.environ, **lab_env(lab.endpoint, lab.region), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "aws_s3_wodle", "--config", str(conf), *args],
+                          env=full_env, capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,69 @@
+"""SQS bodies -> object references, on the real bodies AWS documents and Security Lake sends."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aws_s3_wodle.notifications import NotificationError, ObjectRef, parse_body
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "samples" / "sqs"
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/samples not present (a user's clone): "
+                                  "real notification bodies are only in the team's workspace")
+
+
+@needs_shared
+def test_security_lake_bodies_from_aws():
+    note = parse_body((SHARED / "security_lake_notification_real_queue.json").read_text())
+    assert note.kind == "eventbridge"
+    assert note.objects == (ObjectRef("aws-security-data-lake-us-west-2",
+                                      "aws/ROUTE53/1.0/region=us-west-2/accountId=12345678/eventDay=20230916/test.gz.parquet",
+                                      13176, "asdfghj567ghwjhhd"),)
+    docs = parse_body((SHARED / "security_lake_notification_aws_docs.json").read_text())
+    assert docs.objects[0].bucket == "example-bucket" and docs.objects[0].key == "example-key"
+
+
+@needs_shared
+def test_full_eventbridge_object_created():
+    note = parse_body((SHARED / "eventbridge_object_created_aws_docs.json").read_text())
+    ref = note.objects[0]
+    assert (ref.bucket, ref.key, ref.size, ref.version_id) == ("DOC-EXAMPLE-BUCKET1", "example-key", 5,
+                                                               "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e")
+
+
+def _s3_event(*keys: str) -> dict:
+    return {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                         "s3": {"bucket": {"name": "b"}, "object": {"key": k, "size": 3, "eTag": "e"}}} for k in keys]}
+
+
+def test_s3_event_keys_are_url_decoded_and_all_records_kept():
+    note = parse_body(json.dumps(_s3_event("aws%2FCLOUD_TRAIL%2Fa+b%3D1.parquet", "plain.json")))
+    assert note.kind == "s3"
+    assert [o.key for o in note.objects] == ["aws/CLOUD_TRAIL/a b=1.parquet", "plain.json"]
+
+
+def test_sns_envelope():
+    body = {"Type": "Notification", "MessageId": "x", "Message": json.dumps(_s3_event("k%2B1"))}
+    note = parse_body(json.dumps(body))
+    assert note.kind == "sns+s3" and note.objects[0].key == "k+1"
+
+
+def test_s3_test_event_is_noise():
+    note = parse_body(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"}))
+    assert note.is_noise and note.objects == ()
+
+
+@pytest.mark.parametrize("body,reason", [
+    ("not json", "not JSON"),
+    ("[1, 2]", "not an object"),
+    ("{}", "neither"),
+    ('{"Records": []}', "empty"),
+    ('{"Records": [{"s3": {"bucket": {}}}]}', "bucket.name"),
+    ('{"detail": {"bucket": {"name": "b"}}}', "detail.object.key"),
+    ('{"detail-type": "Object Deleted", "detail": {}}', "Object Deleted"),
+    ("x" * 300000, "over SQS"),
+])
+def test_bad_bodies_raise_a_short_reason(body, reason):
+    with pytest.raises(NotificationError, match=reason):
+        parse_body(body)
