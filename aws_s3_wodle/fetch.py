@@ -28,8 +28,11 @@ def fetch_object(s3: Any, ref: ObjectRef, spool_dir: Optional[str] = None) -> Bi
     except ClientError as exc:
         spool.close()
         code = exc.response.get("Error", {}).get("Code", "")
+        # HeadObject answers without a body: name the error as GetObject would.
+        named = {"404": "NoSuchKey", "403": "AccessDenied"}.get(code)
+        detail = f"{named} (HTTP {code})" if named else describe_client_error(exc)
         hint = _HINTS.get(code, "see the AWS error")
-        raise ObjectError(ref.bucket, ref.key, f"download failed, {describe_client_error(exc)}: {hint}",
+        raise ObjectError(ref.bucket, ref.key, f"download failed with {detail}: {hint}",
                           kind="missing" if code in ("NoSuchKey", "404") else "denied" if code in ("AccessDenied", "403") else "download") from None
     except (BotoCoreError, OSError) as exc:
         spool.close()
