@@ -1,0 +1,124 @@
+"""Parquet objects (what Amazon Security Lake writes) -> batches of JSON events.
+
+The object is streamed batch by batch with ``ParquetFile.iter_batches``: at most one row
+group's column chunks and one batch of events are in memory, never the whole object.
+Anything wrong with the bytes (empty, not Parquet, truncated, corrupt pages, a schema the
+mapping cannot express) surfaces as ``DecodeError`` with a one-line reason, so the caller
+can report the object and go on with the others.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO, Iterator, List, Union
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..convert import batch_to_json
+from . import DecodeError
+
+__all__ = ["iter_parquet_events", "parquet_row_count"]
+
+Source = Union[str, "os.PathLike[str]", BinaryIO]
+
+_MAGIC = b"PAR1"
+_ENCRYPTED_MAGIC = b"PARE"
+# What else an object may turn out to be, for a helpful message.
+_OTHER_FORMATS = ((b"\x1f\x8b", "gzip data"), (b"PK\x03\x04", "a zip archive"), (b"{", "JSON"),
+                  (b"[", "JSON"), (b"Obj\x01", "Avro"), (b"ORC", "ORC"))
+# Errors pyarrow raises for bad bytes: ArrowInvalid is a ValueError, ArrowIOError an
+# OSError; ValueError also covers undecodable text and schemas convert.py refuses.
+_BAD_DATA = (pa.ArrowException, OSError, ValueError)
+
+
+def iter_parquet_events(source: Source, *, batch_size: int = 5000,
+                        keep_nulls: bool = False) -> Iterator[List[bytes]]:
+    """Yield the JSON documents (``convert.batch_to_json``) of each batch of ``source``.
+
+    ``source`` is a path or a seekable binary file object (it is not closed here).
+    Raises ``DecodeError`` when the object cannot be read as Parquet, also part-way
+    through, after earlier batches were yielded.
+    """
+    pf = _open(source)
+    rows = 0
+    try:
+        try:  # compile the converter now: a schema JSON cannot express fails before any row
+            batch_to_json(pa.RecordBatch.from_pylist([], schema=pf.schema_arrow), keep_nulls=keep_nulls)
+        except ValueError as exc:
+            raise DecodeError(f"schema cannot be mapped to JSON: {exc}") from exc
+        batches = pf.iter_batches(batch_size=batch_size)
+        while True:
+            try:
+                batch = next(batches)
+                events = batch_to_json(batch, keep_nulls=keep_nulls)
+            except StopIteration:
+                return
+            except _BAD_DATA as exc:
+                raise DecodeError(f"corrupt Parquet data after {rows} of {pf.metadata.num_rows} rows: "
+                                  f"{_reason(exc)}") from exc
+            rows += batch.num_rows
+            yield events
+    finally:
+        pf.close()
+
+
+def parquet_row_count(source: Source) -> int:
+    """Rows in ``source`` according to its footer, without reading any data page."""
+    pf = _open(source)
+    try:
+        return pf.metadata.num_rows
+    finally:
+        pf.close()
+
+
+def _open(source: Source) -> pq.ParquetFile:
+    """``ParquetFile(source)``, with a reason a person can act on when the bytes are wrong."""
+    _check_magic(source)
+    try:
+        return pq.ParquetFile(source)
+    except _BAD_DATA as exc:
+        raise DecodeError(f"unreadable Parquet footer or schema: {_reason(exc)}") from exc
+
+
+def _check_magic(source: Source) -> None:
+    """Parquet starts and ends with ``PAR1``: look before pyarrow does, to say what is wrong."""
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            with open(source, "rb") as f:
+                head, tail, size = _ends(f)
+        except OSError as exc:
+            raise DecodeError(f"cannot open {os.fspath(source)}: {exc.strerror or exc}") from exc
+    else:
+        pos = source.tell()
+        try:
+            head, tail, size = _ends(source)
+        finally:
+            source.seek(pos)
+    if size == 0:
+        raise DecodeError("empty object (0 bytes): not a Parquet file")
+    if head != _MAGIC:
+        what = next((name for magic, name in _OTHER_FORMATS if head.startswith(magic)), None)
+        raise DecodeError(f"not a Parquet file ({size} bytes{', looks like ' + what if what else ''}; "
+                          f"starts with {head!r}, expected {_MAGIC!r})")
+    if tail == _ENCRYPTED_MAGIC:
+        raise DecodeError("encrypted Parquet footer (PARE): decryption is not supported")
+    if tail != _MAGIC or size < 12:
+        raise DecodeError(f"truncated Parquet object: {size} bytes and no {_MAGIC!r} footer at the end "
+                          "(cut short while written or downloaded?)")
+
+
+def _ends(f: BinaryIO):
+    f.seek(0)
+    head = f.read(4)
+    size = f.seek(0, os.SEEK_END)
+    f.seek(max(size - 4, 0))
+    tail = f.read(4)
+    return head, tail, size
+
+
+def _reason(exc: BaseException) -> str:
+    """pyarrow's message on one line, without the C++ source locations it sometimes appends."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith("/") and ".cc:" not in ln] or lines
+    return " ".join(lines) or type(exc).__name__
