@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import functools
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import orjson
 import pyarrow as pa
@@ -52,23 +52,78 @@ def compile_schema(schema: pa.Schema, keep_nulls: bool) -> Callable[[pa.RecordBa
     obj = _Object([(f.name, _node(f.type, keep_nulls)) for f in schema], keep_nulls)
 
     def convert(batch: pa.RecordBatch) -> pa.Array:
-        return obj.build([batch.column(i) for i in range(batch.num_columns)], batch.num_rows, "", "")
+        n = batch.num_rows
+        return _text_of(obj.parts([batch.column(i) for i in range(batch.num_columns)], n, "", ""), n)
     return convert
+
+
+# --- parts: how text is assembled -------------------------------------------------------
+#
+# A node writes a value as *parts*: strings (the same in every row) and string arrays, to be
+# concatenated row by row by one ``binary_join_element_wise`` call where a null array item
+# counts as nothing. A value that is never null is written as parts inline (``'"k":"'``,
+# the column, ``'"'``), so its text is copied once, into the document itself. A value that
+# is null in some rows is written as one array, null in those rows, so that its key and
+# comma vanish with it: that is how null members are dropped without a per-row pass.
+_Parts = List[Union[str, pa.Array]]
+
+
+def _merge(parts: _Parts) -> _Parts:
+    """Adjacent strings as one (fewer arguments for the kernel), empty ones left out."""
+    out: _Parts = []
+    for p in parts:
+        if isinstance(p, str):
+            if not p:
+                continue
+            if out and isinstance(out[-1], str):
+                out[-1] += p
+                continue
+        out.append(p)
+    return out
+
+
+def _text_of(parts: _Parts, n: int) -> pa.Array:
+    """The parts concatenated: a string array of ``n`` rows (null items count as nothing)."""
+    parts = _merge(parts)
+    arrays = [p for p in parts if not isinstance(p, str)]
+    if not arrays:
+        return pa.array(["".join(parts)] * n, _STR)  # type: ignore[arg-type]
+    if len(parts) == 1 and parts[0].null_count == 0:
+        return parts[0]
+    return pc.binary_join_element_wise(*parts, "", options=_DROP)
+
+
+def _leaf(text: pa.Array, pre: str, post: str) -> _Parts:
+    """The parts of a leaf whose text (null where the value is null) is ``text``."""
+    if text.null_count == 0:
+        return [pre, text, post]
+    if not pre and not post:
+        return [text]
+    return [pc.binary_join_element_wise(pre, text, post, "")]  # null where text is null
 
 
 class _Node:
     """How one Arrow type becomes JSON text.
 
     ``prep`` normalises an array so that its nulls are exactly the values that are null in
-    JSON (NaN included); ``emit`` writes ``pre + json(value) + post`` for each value of a
-    prepared array: a string array of the same length, offset 0, null where it is null.
+    JSON (NaN included). ``parts`` writes ``pre + json(value) + post`` for each value of a
+    prepared array, as parts (above); when the array has nulls, as one array null there.
     """
 
     def prep(self, a: pa.Array) -> pa.Array:
         return a
 
-    def emit(self, a: pa.Array, pre: str, post: str) -> pa.Array:
+    def parts(self, a: pa.Array, pre: str, post: str) -> _Parts:
         raise NotImplementedError
+
+
+def _text(node: _Node, a: pa.Array) -> pa.Array:
+    """The JSON text of each value of prepared ``a``, null where it is null."""
+    parts = node.parts(a, "", "")
+    if a.null_count:
+        (text,) = parts
+        return text
+    return _text_of(parts, len(a))
 
 
 def _is(t: pa.DataType, predicate: str) -> bool:
@@ -120,10 +175,6 @@ def _node(t: pa.DataType, keep_nulls: bool) -> _Node:
     raise Unsupported(f"no Arrow-native JSON encoding for {t}")
 
 
-def _wrap(text: pa.Array, pre: str, post: str) -> pa.Array:
-    return pc.binary_join_element_wise(pre, text, post, "") if pre or post else text
-
-
 # --- leaves ----------------------------------------------------------------------------
 
 class _Prepared(_Node):
@@ -135,13 +186,13 @@ class _Prepared(_Node):
     def prep(self, a: pa.Array) -> pa.Array:
         return self.inner.prep(self.prepare(a))
 
-    def emit(self, a: pa.Array, pre: str, post: str) -> pa.Array:
-        return self.inner.emit(a, pre, post)
+    def parts(self, a: pa.Array, pre: str, post: str) -> _Parts:
+        return self.inner.parts(a, pre, post)
 
 
 class _Null(_Node):
-    def emit(self, a: pa.Array, pre: str, post: str) -> pa.Array:
-        return pa.nulls(len(a), _STR)
+    def parts(self, a: pa.Array, pre: str, post: str) -> _Parts:
+        return [pa.nulls(len(a), _STR)]
 
 
 class _Cast(_Node):
@@ -150,8 +201,8 @@ class _Cast(_Node):
     def __init__(self, to: pa.DataType, quoted: bool = False) -> None:
         self.to, self.quote = to, '"' if quoted else ""
 
-    def emit(self, a: pa.Array, pre: str, post: str) -> pa.Array:
-        return _wrap(a.cast(self.to), pre + self.quote, self.quote + post)
+    def parts(self, a: pa.Array, pre: str, post: str) -> _Parts:
+        return _leaf(a.cast(self.to), pre + self.quote, self.quote + post)
 
 
 class _Timestamp(_Node):
@@ -164,9 +215,9 @@ class _Timestamp(_Node):
     def __init__(self, unit: str) -> None:
         self.naive = pa.timestamp(unit)
 
-    def emit(self, a: pa.Array, pre: str, post: str) -> pa.Array:
+    def parts(self, a: pa.Array, pre: str, post: str) -> _Parts:
         text = pc.replace_substring(a.view(self.naive).cast(_STR), " ", "T", max_replacements=1)
-        return pc.binary_join_element_wise(pre + '"', text, 'Z"' + post, "")
+        return _leaf(text, pre + '"', 'Z"' + post)
 
 
 class _Float(_Node):
@@ -186,10 +237,10 @@ class _Float(_Node):
                 a = pc.if_else(finite, a, pa.scalar(None, a.type))
         return a
 
-    def emit(self, a: pa.Array, pre: str, post: str) -> pa.Array:
+    def parts(self, a: pa.Array, pre: str, post: str) -> _Parts:
         raw = a.cast(_STR)
         if raw.null_count == len(raw):
-            return raw
+            return [raw]
         text = raw
         integral = pc.invert(pc.or_(pc.match_substring(raw, "."), pc.match_substring(raw, "e")))
         if pc.any(integral).as_py():
@@ -199,22 +250,22 @@ class _Float(_Node):
             values = a if pa.types.is_float64(a.type) else raw.cast(pa.float64())
             fixed = [orjson.dumps(v).decode() for v in values.filter(odd).to_pylist()]
             text = pc.replace_with_mask(text, odd, pa.array(fixed, _STR))
-        return _wrap(text, pre, post)
+        return _leaf(text, pre, post)
 
 
 class _String(_Node):
     def prep(self, a: pa.Array) -> pa.Array:
         return a if a.type == _STR else a.cast(_STR)
 
-    def emit(self, a: pa.Array, pre: str, post: str) -> pa.Array:
-        out = pc.binary_join_element_wise(pre + '"', a, '"' + post, "")
+    def parts(self, a: pa.Array, pre: str, post: str) -> _Parts:
         if not _may_need_escape(a):
-            return out
+            return _leaf(a, pre + '"', '"' + post)
         mask = pc.fill_null(pc.match_substring_regex(a, _UNSAFE_RE2), False)
         if not pc.any(mask).as_py():
-            return out
-        escaped = [pre + orjson.dumps(v).decode() + post for v in a.filter(mask).to_pylist()]
-        return pc.replace_with_mask(out, mask, pa.array(escaped, _STR))
+            return _leaf(a, pre + '"', '"' + post)
+        escaped = [orjson.dumps(v).decode() for v in a.filter(mask).to_pylist()]
+        quoted = pc.binary_join_element_wise('"', a, '"', "")
+        return _leaf(pc.replace_with_mask(quoted, mask, pa.array(escaped, _STR)), pre, post)
 
 
 def _may_need_escape(a: pa.Array) -> bool:
@@ -230,16 +281,16 @@ def _may_need_escape(a: pa.Array) -> bool:
 
 
 class _Binary(_Node):
-    def emit(self, a: pa.Array, pre: str, post: str) -> pa.Array:
+    def parts(self, a: pa.Array, pre: str, post: str) -> _Parts:
         b64 = base64.b64encode
         text = pa.array([None if v is None else b64(v).decode("ascii") for v in a.to_pylist()], _STR)
-        return pc.binary_join_element_wise(pre + '"', text, '"' + post, "")
+        return _leaf(text, pre + '"', '"' + post)
 
 
 # --- containers ------------------------------------------------------------------------
 
 def _with_validity(text: pa.Array, a: pa.Array) -> pa.Array:
-    """``text`` (no nulls, offset 0) made null where ``a`` itself is null."""
+    """``text`` (no nulls) made null where ``a`` itself is null."""
     nulls = a.null_count
     if nulls == 0:
         return text
@@ -251,6 +302,15 @@ def _with_validity(text: pa.Array, a: pa.Array) -> pa.Array:
     return pa.Array.from_buffers(_STR, len(a), [valid.buffers()[1], text.buffers()[1], text.buffers()[2]])
 
 
+def _nested(parts: _Parts, a: pa.Array) -> _Parts:
+    """The parts of a container: inline when it is never null, else one array null there."""
+    if a.null_count == 0:
+        return parts
+    if a.null_count == len(a):
+        return [pa.nulls(len(a), _STR)]
+    return [_with_validity(_text_of(parts, len(a)), a)]
+
+
 def _unique_names(names: Sequence[str]) -> None:
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -258,11 +318,12 @@ def _unique_names(names: Sequence[str]) -> None:
 
 
 class _Object:
-    """Members -> one JSON object text per row: keys in schema order, null members dropped.
+    """Members -> the parts of one JSON object per row: keys in schema order, nulls dropped.
 
-    One ``binary_join_element_wise`` call joins the members' texts, each written with its
-    key and comma. The first member present in every row is the anchor: members before it
-    carry a comma after them, members after it a comma before; null ones join as nothing.
+    Each member is written with its key and comma. The first member present in every row is
+    the anchor: members before it carry a comma after them, members after it a comma before;
+    null ones count as nothing. With no anchor, every member carries a leading comma and the
+    first one is cut from the object's text.
     """
 
     def __init__(self, members: List[Tuple[str, _Node]], keep_nulls: bool) -> None:
@@ -271,7 +332,7 @@ class _Object:
         self.nodes = [node for _, node in members]
         self.keep_nulls = keep_nulls
 
-    def build(self, columns: List[pa.Array], n: int, pre: str, post: str) -> pa.Array:
+    def parts(self, columns: List[pa.Array], n: int, pre: str, post: str) -> _Parts:
         cols = [node.prep(c) for node, c in zip(self.nodes, columns)]
         if self.keep_nulls:
             present = list(range(len(cols)))
@@ -280,24 +341,24 @@ class _Object:
             present = [i for i, c in enumerate(cols) if c.null_count < n]
             anchor = next((j for j, i in enumerate(present) if cols[i].null_count == 0), None)
         if not present:
-            return pa.array([pre + "{}" + post] * n, _STR)
-        outer = (pre, post) if anchor is not None else ("", "")
-        args: list = [outer[0] + "{"]
+            return [pre + "{}" + post]
+        out: _Parts = ["{"]
         for j, i in enumerate(present):
             key, col, node = self.keys[i], cols[i], self.nodes[i]
             if anchor is not None and j < anchor:
-                text = node.emit(col, key, ",")
+                member = node.parts(col, key, ",")
             elif j == anchor:
-                text = node.emit(col, key, "")
+                member = node.parts(col, key, "")
             else:
-                text = node.emit(col, "," + key, "")
-            if self.keep_nulls and text.null_count:
-                text = text.fill_null(("," if j else "") + key + "null")
-            args.append(text)
-        args.append("}" + outer[1])
-        out = pc.binary_join_element_wise(*args, "", options=_DROP)
-        if anchor is None:  # every member carried a leading comma: drop the first one
-            out = _wrap(pc.replace_substring(out, "{,", "{", max_replacements=1), pre, post)
+                member = node.parts(col, "," + key, "")
+            if self.keep_nulls and col.null_count:
+                member = [member[0].fill_null(("," if j else "") + key + "null")]
+            out += member
+        out.append("}")
+        if anchor is None:  # every member carried a leading comma: cut the first one
+            text = pc.replace_substring(_text_of(out, n), "{,", "{", max_replacements=1)
+            return [pre, text, post]
+        out[0], out[-1] = pre + "{", "}" + post
         return out
 
 
@@ -306,10 +367,10 @@ class _Struct(_Node):
         fields = [t.field(i) for i in range(t.num_fields)]
         self.obj = _Object([(f.name, _node(f.type, keep_nulls)) for f in fields], keep_nulls)
 
-    def emit(self, a: pa.Array, pre: str, post: str) -> pa.Array:
-        # field(i) applies a's slice but not its validity: null rows are masked at the end.
+    def parts(self, a: pa.Array, pre: str, post: str) -> _Parts:
+        # field(i) applies a's slice but not its validity: null rows are masked by _nested.
         fields = [a.field(i) for i in range(a.type.num_fields)]
-        return _with_validity(self.obj.build(fields, len(a), pre, post), a)
+        return _nested(self.obj.parts(fields, len(a), pre, post), a)
 
 
 def _rebased(a: pa.Array) -> Tuple[pa.Array, int, int]:
@@ -327,31 +388,30 @@ def _lists(offsets: pa.Array, items: pa.Array) -> pa.Array:
     return pa.ListArray.from_arrays(offsets, items)
 
 
-def _array_text(item: _Node, offsets: pa.Array, values: pa.Array, a: pa.Array, pre: str, post: str) -> pa.Array:
-    items = item.emit(item.prep(values), "", "")
+def _array_parts(item: _Node, offsets: pa.Array, values: pa.Array, a: pa.Array, pre: str, post: str) -> _Parts:
+    items = _text(item, item.prep(values))
     if items.null_count:
         items = items.fill_null("null")  # null items stay, as null
-    text = pc.binary_join_element_wise(pre + "[", pc.binary_join(_lists(offsets, items), ","), "]" + post, "")
-    return _with_validity(text, a)
+    return _nested([pre + "[", pc.binary_join(_lists(offsets, items), ","), "]" + post], a)
 
 
 class _List(_Node):
     def __init__(self, item: _Node) -> None:
         self.item = item
 
-    def emit(self, a: pa.Array, pre: str, post: str) -> pa.Array:
+    def parts(self, a: pa.Array, pre: str, post: str) -> _Parts:
         offsets, start, end = _rebased(a)
-        return _array_text(self.item, offsets, a.values.slice(start, end - start), a, pre, post)
+        return _array_parts(self.item, offsets, a.values.slice(start, end - start), a, pre, post)
 
 
 class _FixedList(_Node):
     def __init__(self, item: _Node, size: int) -> None:
         self.item, self.size = item, size
 
-    def emit(self, a: pa.Array, pre: str, post: str) -> pa.Array:
+    def parts(self, a: pa.Array, pre: str, post: str) -> _Parts:
         n, size = len(a), self.size
         offsets = pa.array(range(0, n * size + 1, size), pa.int32())
-        return _array_text(self.item, offsets, a.values.slice(a.offset * size, n * size), a, pre, post)
+        return _array_parts(self.item, offsets, a.values.slice(a.offset * size, n * size), a, pre, post)
 
 
 def _key_node(t: pa.DataType, keep_nulls: bool) -> Tuple[_Node, bool]:
@@ -374,29 +434,26 @@ class _Map(_Node):
         self.item = _node(t.item_type, keep_nulls)
         self.keep_nulls = keep_nulls
 
-    def emit(self, a: pa.Array, pre: str, post: str) -> pa.Array:
+    def parts(self, a: pa.Array, pre: str, post: str) -> _Parts:
         offsets, start, end = _rebased(a)
         entries = a.values.slice(start, end - start)
         keys = self.key.prep(entries.field(0))
         if len(entries) > 1:
             _check_unique_keys(offsets, keys)
         if self.key_is_string:
-            keys = self.key.emit(keys, "", ":")
+            keys = _text_of(self.key.parts(keys, "", ":"), len(keys))
         else:  # numbers and booleans: quoted (a NaN key reads "null", as orjson says)
-            keys = pc.binary_join_element_wise('"', self.key.emit(keys, "", "").fill_null("null"), '":', "")
-        items = self.item.prep(entries.field(1))
-        texts = self.item.emit(items, "", "")
+            keys = pc.binary_join_element_wise('"', _text(self.key, keys).fill_null("null"), '":', "")
+        texts = _text(self.item, self.item.prep(entries.field(1)))
         if texts.null_count and self.keep_nulls:
             texts = texts.fill_null("null")
         if texts.null_count == 0:
             pairs = pc.binary_join_element_wise(keys, texts, "")
             body = pc.binary_join(_lists(offsets, pairs), ",")
-            text = pc.binary_join_element_wise(pre + "{", body, "}" + post, "")
         else:  # null values are left out: each pair carries its comma, the first one is cut
             pairs = pc.binary_join_element_wise(",", keys, texts, "").fill_null("")
             body = pc.utf8_slice_codeunits(pc.binary_join(_lists(offsets, pairs), ""), 1)
-            text = pc.binary_join_element_wise(pre + "{", body, "}" + post, "")
-        return _with_validity(text, a)
+        return _nested([pre + "{", body, "}" + post], a)
 
 
 def _check_unique_keys(offsets: pa.Array, keys: pa.Array) -> None:
