@@ -6,10 +6,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterator
 
-from .aws import make_session
+from .aws import LazyClient, make_session
 from .config import SecurityLakeSubscriber
 from .errors import EXIT_OK, EXIT_PARTIAL, WodleError
-from .formats.parquet import iter_parquet_events
 from .log import register_secrets
 from .notifications import ObjectRef
 from .sinks import Sink
@@ -33,6 +32,7 @@ class Context:
 
 def security_lake_decoder(ctx: Context) -> Decoder:
     def decode(spool: BinaryIO, ref: ObjectRef) -> Iterator[list[bytes]]:
+        from .formats.parquet import iter_parquet_events  # pyarrow only when an object must be decoded
         return iter_parquet_events(spool, batch_size=ctx.batch_size, keep_nulls=ctx.keep_nulls)
     return decode
 
@@ -46,7 +46,7 @@ def run_subscriber(block: Any, ctx: Context) -> RunStats:
     clients = make_session(block)
     queue = SqsQueue(clients.sqs(), block.sqs_name, wait_seconds=ctx.options.wait_seconds,
                      max_messages=ctx.options.max_messages, visibility_timeout=ctx.options.visibility_timeout)
-    run = SubscriberRun(block.label, queue, clients.s3(), DECODERS[type(block)](ctx), ctx.sink, ctx.options, ctx.stop)
+    run = SubscriberRun(block.label, queue, LazyClient(clients.s3), DECODERS[type(block)](ctx), ctx.sink, ctx.options, ctx.stop)
     try:
         return run.run()
     finally:

@@ -273,6 +273,29 @@ class PeakRss:
         return self.kib
 
 
+def empty_queue_pass(moto, work: Path, args, tries: int = 3) -> List[tuple]:
+    """CPU and wall seconds of ``--once`` over an empty queue (the cost of a pass with nothing to do)."""
+    from aws_s3_wodle.lab.security_lake import SecurityLakeLab, lab_env
+    suffix = uuid.uuid4().hex[:10]
+    lab = SecurityLakeLab(endpoint=moto.endpoint, queue_name=f"AmazonSecurityLake-empty{suffix}-Main-Queue",
+                          role_name=f"lake-empty-{suffix}").create()
+    conf = work / f"ossec-empty-{suffix}.conf"
+    conf.write_text(lab.ossec_conf())
+    sock = str(work / f"queue-empty-{suffix}")
+    reader = Reader(sock)
+    env = {**os.environ, **lab_env(moto.endpoint, lab.region)}
+    out = []
+    for _ in range(tries):
+        started = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "aws_s3_wodle", "--config", str(conf), "--once",
+                                 "--run-on-start", "--socket", sock, "--sqs-wait", "0", *args.wodle_arg],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        out.append((usage.ru_utime + usage.ru_stime, time.monotonic() - started, os.waitstatus_to_exitcode(status)))
+    reader.stop()
+    return out
+
+
 # --- references on the same file -------------------------------------------------------------
 
 def naive_rate(path: Path, batch_size: int, limit: int) -> tuple:
@@ -376,6 +399,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="wodle-bench-"))
     try:
         with MotoServer() as moto:
+            startup = empty_queue_pass(moto, work, args)
             for rows, path in objects:
                 print(f"{rows} rows: end to end ...", flush=True)
                 run = end_to_end(moto, path, rows, args, work)
@@ -387,7 +411,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report(runs, args)
-    return 0 if all(r.ok for r in runs) else 1
+    cpu = sorted(c for c, _, _ in startup)
+    print(f"start-up: --once over an empty queue, {len(startup)} runs: CPU {cpu[0]:.2f}-{cpu[-1]:.2f} s, "
+          f"wall {min(w for _, w, _ in startup):.2f}-{max(w for _, w, _ in startup):.2f} s, "
+          f"exit codes {sorted({c for _, _, c in startup})}")
+    return 0 if all(r.ok for r in runs) and all(c == 0 for _, _, c in startup) else 1
 
 
 if __name__ == "__main__":
