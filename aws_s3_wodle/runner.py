@@ -9,7 +9,6 @@ from typing import Any, BinaryIO, Callable, Iterator, Optional
 from .aws import make_session
 from .config import SecurityLakeSubscriber
 from .errors import EXIT_OK, EXIT_PARTIAL, WodleError
-from .formats.parquet import iter_parquet_events
 from .log import register_secrets
 from .notifications import ObjectRef
 from .sinks import Sink
@@ -33,6 +32,8 @@ class Context:
 
 
 def security_lake_decoder(ctx: Context) -> Decoder:
+    from .formats.parquet import iter_parquet_events  # pyarrow (~45 MB) only for the blocks that read Parquet
+
     def decode(spool: BinaryIO, ref: ObjectRef) -> Iterator[list[bytes]]:
         return iter_parquet_events(spool, batch_size=ctx.batch_size, keep_nulls=ctx.keep_nulls)
     return decode

@@ -54,6 +54,7 @@ class BucketsLab:
     queue_arn: str = ""
     topic_arn: str = ""
     objects: list[LogObject] = field(default_factory=list)
+    subscriber: str = "buckets"  # the block ossec_conf() writes: "buckets" or "security_hub"
 
     def client(self, service: str) -> Any:
         env = lab_env(self.endpoint, self.region)
@@ -153,7 +154,7 @@ class BucketsLab:
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
         return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
-    def ossec_conf(self, subscriber: str = "buckets", *, sqs_name: Optional[str] = None,
+    def ossec_conf(self, subscriber: str = "", *, sqs_name: Optional[str] = None,
                    discard: Optional[tuple[str, str]] = None, interval: str = "5m") -> str:
         extra = ""
         if discard:
@@ -163,7 +164,7 @@ class BucketsLab:
     <disabled>no</disabled>
     <interval>{interval}</interval>
     <run_on_start>yes</run_on_start>
-    <subscriber type="{subscriber}">
+    <subscriber type="{subscriber or self.subscriber}">
       <sqs_name>{sqs_name or self.queue_name}</sqs_name>{extra}
     </subscriber>
   </wodle>
