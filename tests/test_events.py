@@ -97,3 +97,20 @@ def test_security_hub_raw_asff_and_foreign_records():
     assert list(finding_events(finding)) == [{"finding": finding}]
     with pytest.raises(DecodeError, match="neither an EventBridge event of Security Hub"):
         list(finding_events({"hello": "world"}))
+
+
+def test_object_decoder_batches_stay_small_and_wrap_with_the_blocks_source():
+    import threading
+
+    from aws_s3_wodle.log_subscribers import MAX_BATCH, object_decoder
+    from aws_s3_wodle.notifications import ObjectRef
+    from aws_s3_wodle.runner import Context
+    from aws_s3_wodle.subscriber_config import BucketsSubscriber
+
+    lines = b"".join(b'{"n": %d}\n' % i for i in range(1234))
+    ctx = Context(sink=None, options=None, stop=threading.Event(), batch_size=5000)
+    out = list(object_decoder(BucketsSubscriber(sqs_name="q"), ctx)(io.BytesIO(lines), ObjectRef("b", "k.jsonl")))
+    assert [len(b) for b in out] == [MAX_BATCH, MAX_BATCH, 1234 - 2 * MAX_BATCH]
+    first = json.loads(out[0][0])
+    assert first == {"integration": "aws", "aws": {"n": 0, "source": "custom",
+                                                   "log_info": {"log_file": "k.jsonl", "s3bucket": "b"}}}
