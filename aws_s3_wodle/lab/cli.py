@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .engine import DatagramEngine
 from .buckets import DELIVERIES, BucketsLab
+from .engine import DatagramEngine
 from .security_lake import SecurityLakeLab, find_samples, lab_env
 from .server import MotoServer
 
