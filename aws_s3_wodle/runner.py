@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator, Optional
 
 from .aws import LazyClient, make_session
 from .config import SecurityLakeSubscriber
@@ -15,6 +15,7 @@ from .sinks import Sink
 from .sources.sqs import SqsQueue
 from .stats import RunStats
 from .subscriber import Decoder, RunOptions, SubscriberRun
+from .subscriber_config import queue_ref
 
 log = logging.getLogger("aws-s3-wodle")
 
@@ -41,12 +42,16 @@ def security_lake_decoder(ctx: Context) -> Decoder:
 DECODERS: dict[type, Callable[[Context], Decoder]] = {SecurityLakeSubscriber: security_lake_decoder}
 
 
-def run_subscriber(block: Any, ctx: Context) -> RunStats:
+def run_subscriber(block: Any, ctx: Context, decoder: Optional[Decoder] = None) -> RunStats:
+    """One run of an SQS subscriber block; `decoder` defaults to the one DECODERS registers for its type."""
     register_secrets(block.secrets())
-    clients = make_session(block)
-    queue = SqsQueue(clients.sqs(), block.sqs_name, wait_seconds=ctx.options.wait_seconds,
-                     max_messages=ctx.options.max_messages, visibility_timeout=ctx.options.visibility_timeout)
-    run = SubscriberRun(block.label, queue, LazyClient(clients.s3), DECODERS[type(block)](ctx), ctx.sink, ctx.options, ctx.stop)
+    where = queue_ref(block.sqs_name)  # a URL or ARN names the queue's region and owner too
+    clients = make_session(block, where.region)
+    queue = SqsQueue(clients.sqs(), where.name, wait_seconds=ctx.options.wait_seconds,
+                     max_messages=ctx.options.max_messages, visibility_timeout=ctx.options.visibility_timeout,
+                     owner_account=where.account)
+    decoder = decoder or DECODERS[type(block)](ctx)
+    run = SubscriberRun(block.label, queue, LazyClient(clients.s3), decoder, ctx.sink, ctx.options, ctx.stop)
     try:
         return run.run()
     finally:
@@ -66,3 +71,6 @@ def run_block(block: Any, ctx: Context) -> int:
         log.error("%s: %s", block.label, exc)
         return exc.exit_code
     return EXIT_PARTIAL if stats.errors else EXIT_OK
+
+
+from . import log_subscribers  # noqa: E402,F401  (registers the buckets and security_hub runners)
