@@ -29,12 +29,14 @@ class Context:
     stop: threading.Event
     batch_size: int = 5000
     keep_nulls: bool = False
+    convert_threads: int = 1  # batches of one Parquet object converted at once (threads shared by all objects)
 
 
 def security_lake_decoder(ctx: Context) -> Decoder:
     def decode(spool: BinaryIO, ref: ObjectRef) -> Iterator[list[bytes]]:
         from .formats.parquet import iter_parquet_events  # pyarrow only when an object must be decoded
-        return iter_parquet_events(spool, batch_size=ctx.batch_size, keep_nulls=ctx.keep_nulls)
+        return iter_parquet_events(spool, batch_size=ctx.batch_size, keep_nulls=ctx.keep_nulls,
+                                   threads=ctx.convert_threads)
     return decode
 
 
