@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SQS long-poll seconds (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=5000, help="rows decoded per batch (default %(default)s)")
     p.add_argument("--keep-nulls", action="store_true", help="keep null fields in events (dropped by default)")
+    p.add_argument("--parallel-objects", type=int, default=2, choices=range(0, 33), metavar="{0..32}",
+                   help="objects delivered at once, their downloads, decoding and sending overlapping (default "
+                        "%(default)s, for 2 cores); 0 delivers one object at a time with no read-ahead")
     p.add_argument("--engine-retry", type=float, default=30.0,
                    help="seconds to keep retrying when the engine's socket refuses (default %(default)s)")
     p.add_argument("--version", action="version", version=f"aws-s3-wodle {__version__}")
@@ -91,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _install_signals(stop)
     sink = _make_sink(args)
-    options = RunOptions(wait_seconds=args.sqs_wait)
+    options = RunOptions(wait_seconds=args.sqs_wait, parallel_objects=args.parallel_objects)
     ctx = Context(sink=sink, options=options, stop=stop, batch_size=args.batch_size, keep_nulls=args.keep_nulls,
                   convert_threads=_convert_threads())
     try:

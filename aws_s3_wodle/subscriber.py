@@ -38,6 +38,7 @@ class RunOptions:
     visibility_timeout: Optional[int] = None
     spool_dir: Optional[str] = None
     skip_on_error: bool = True
+    parallel_objects: int = 2       # objects in flight at once (pipeline.py); 0: the serial loop below
 
 
 class SubscriberRun:
@@ -48,6 +49,9 @@ class SubscriberRun:
         self.stats = RunStats(label)
 
     def run(self) -> RunStats:
+        if self.options.parallel_objects > 0:  # downloads, decoding and sending overlap
+            from .pipeline import run_pipelined
+            return run_pipelined(self, self.options.parallel_objects)
         seen: set[str] = set()
         try:
             for message in self.queue.messages(seen):
