@@ -15,7 +15,7 @@ from decimal import Decimal
 import orjson
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from aws_s3_wodle import arrowjson
@@ -37,7 +37,8 @@ def same_as_reference(batch: pa.RecordBatch) -> None:
 LEAVES = [pa.int8(), pa.int32(), pa.int64(), pa.uint64(), pa.bool_(), pa.float32(), pa.float64(),
           pa.string(), pa.large_string(), pa.binary(), pa.decimal128(7, 3), pa.date32(),
           pa.timestamp("ms", tz="UTC"), pa.timestamp("us"), pa.timestamp("s", tz="+05:30"),
-          pa.time64("us"), pa.duration("s"), pa.null()]
+          pa.time64("us"), pa.duration("s"), pa.null(), pa.dictionary(pa.int32(), pa.string()),
+          pa.dictionary(pa.int8(), pa.float64())]
 TEXT = st.text(alphabet=st.sampled_from(list('ab\u00e9"\\\n\x01\x1f/{},:\u2028\U0001f600 ')), max_size=6)
 NAMES = st.text(alphabet=st.sampled_from(list('xyz"\\{,:')), min_size=1, max_size=3)
 
@@ -55,7 +56,8 @@ def types(depth: int = 3) -> st.SearchStrategy:
         inner.map(pa.large_list),
         inner.map(lambda t: pa.list_(t, 2)),
         inner.map(lambda t: pa.map_(pa.string(), t)),
-        st.sampled_from([pa.int32(), pa.bool_(), pa.date32(), pa.float64()]).map(lambda k: pa.map_(k, pa.int64())),
+        st.sampled_from([pa.int32(), pa.bool_(), pa.date32(), pa.float64(), pa.dictionary(pa.int32(), pa.string())]).map(
+            lambda k: pa.map_(k, pa.int64())),
     )
 
 
@@ -73,7 +75,7 @@ def values(t: pa.DataType) -> st.SearchStrategy:
         value = st.fixed_dictionaries(fields)
     elif T.is_map(t):
         value = st.lists(st.tuples(values_not_null(t.key_type), values(t.item_type)), max_size=3,
-                         unique_by=lambda kv: repr(kv[0]))
+                         unique_by=lambda kv: repr(kv[0]))  # NaN keys are distinct: repr, not ==
     elif T.is_fixed_size_list(t):
         value = st.lists(values(t.value_type), min_size=t.list_size, max_size=t.list_size)
     elif T.is_list(t) or T.is_large_list(t):
@@ -85,6 +87,8 @@ def values(t: pa.DataType) -> st.SearchStrategy:
 
 def values_not_null(t: pa.DataType) -> st.SearchStrategy:
     T = pa.types
+    if T.is_dictionary(t):
+        return values_not_null(t.value_type)
     if T.is_integer(t):
         info = {8: 2**7, 32: 2**31, 64: 2**63}[t.bit_width]
         lo, hi = (0, 2**64 - 1) if not T.is_signed_integer(t) else (-info, info - 1)
@@ -112,6 +116,10 @@ def batches(draw) -> pa.RecordBatch:
     schema = pa.schema([pa.field(n, t) for n, t in fields])
     rows = draw(st.lists(st.fixed_dictionaries({n: values(t) for n, t in fields}), max_size=6))
     batch = pa.RecordBatch.from_pylist(rows, schema=schema)
+    try:  # pyarrow 26 may build a dictionary child with an index past its (empty) dictionary
+        batch.validate(full=True)
+    except pa.ArrowInvalid:
+        assume(False)
     start = draw(st.integers(0, batch.num_rows))
     return batch.slice(start, draw(st.integers(0, batch.num_rows - start)))
 
@@ -214,6 +222,33 @@ def test_batches_larger_than_one_text_array_are_written_in_slices(monkeypatch):
     assert len(batch_to_text(batch)) == 30
 
 
+def test_dictionaries_constant_or_with_nulls_in_their_values():
+    constant = pa.DictionaryArray.from_arrays(pa.array([0, 0, 0], pa.int32()), pa.array(["only", "unused"]))
+    with_nulls = pa.DictionaryArray.from_arrays(pa.array([0, 1, None], pa.int32()), pa.array(["a", None]))
+    nan_values = pa.DictionaryArray.from_arrays(pa.array([1, 0, 1], pa.int8()), pa.array([1.5, float("nan")]))
+    batch = pa.RecordBatch.from_arrays([constant, with_nulls, nan_values], names=["c", "n", "f"])
+    assert fast(batch) == [b'{"c":"only","n":"a"}', b'{"c":"only","f":1.5}', b'{"c":"only"}']
+    same_as_reference(batch)
+    same_as_reference(batch.slice(1))
+
+
 def test_decimal_text_keeps_the_scale():
     arr = pa.array([Decimal("1.50"), Decimal("-0.001")], pa.decimal128(6, 3))
     assert fast(pa.RecordBatch.from_arrays([arr], names=["d"])) == [b'{"d":"1.500"}', b'{"d":"-0.001"}']
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_parquet_read_with_dictionaries_gives_the_reference_bytes(tmp_path, version):
+    import pyarrow.parquet as pq
+
+    from aws_s3_wodle.formats.parquet import _open, iter_parquet_events
+    from aws_s3_wodle.lab.ocsf import write_ocsf_parquet
+
+    path = tmp_path / "ocsf.parquet"
+    write_ocsf_parquet(str(path), 2500, version=version, seed=13, row_group_size=1000)
+    pf = _open(str(path), dictionaries=True)
+    types = {f.name: f.type for f in pf.schema_arrow}
+    assert pa.types.is_dictionary(types["class_name"])  # low-cardinality strings come as dictionaries
+    got = [e for batch in iter_parquet_events(str(path), batch_size=700) for e in batch]
+    table = pq.read_table(str(path))  # plain strings
+    assert got == [e for b in table.to_batches(max_chunksize=700) for e in reference_batch_to_json(b)]
