@@ -38,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--socket", help="analysisd datagram socket to send to (overrides --wazuh-path)")
     out.add_argument("--output", "-o", help="write JSON lines to this file instead ('-' = stdout)")
-    p.add_argument("--state-dir", help="where events too big for the engine are recorded "
-                   "(default WAZUH_PATH/var/aws-s3-wodle)")
+    p.add_argument("--state-dir", help="where delivery state (objects delivered, progress of half-done ones), "
+                   "dead letters and events too big for the engine are kept (default WAZUH_PATH/var/aws-s3-wodle)")
     p.add_argument("--debug", "-d", type=int, choices=range(0, 4), default=0, metavar="{0..3}",
                    help="verbosity: 1-2 debug, 3 also AWS SDK debug")
     p.add_argument("--sqs-wait", type=int, default=20, choices=range(0, 21), metavar="{0..20}",
@@ -52,9 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _state_dir(args: argparse.Namespace) -> Path:
+    return Path(args.state_dir) if args.state_dir else Path(args.wazuh_path) / "var" / "aws-s3-wodle"
+
+
 def _make_sink(args: argparse.Namespace):
     from .sinks import OversizeRecorder
-    state_dir = Path(args.state_dir) if args.state_dir else Path(args.wazuh_path) / "var" / "aws-s3-wodle"
+    state_dir = _state_dir(args)
     if args.output:
         from .sinks.jsonl import JsonLinesSink
         return JsonLinesSink(args.output)
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _install_signals(stop)
     sink = _make_sink(args)
-    options = RunOptions(wait_seconds=args.sqs_wait)
+    options = RunOptions(wait_seconds=args.sqs_wait, state_dir=str(_state_dir(args)))
     ctx = Context(sink=sink, options=options, stop=stop, batch_size=args.batch_size, keep_nulls=args.keep_nulls)
     try:
         if args.once:

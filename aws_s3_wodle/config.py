@@ -86,6 +86,20 @@ def parse_endpoint(text: str) -> str:
     return url
 
 
+def parse_visibility(text: str) -> int:
+    """An interval (`30`, `2m`, `1h`) of at most 12 hours, SQS's longest visibility."""
+    seconds = parse_interval(text)
+    if seconds > 43200:
+        raise ValueError("use at most 12h (43200 s), SQS's longest visibility")
+    return seconds
+
+
+def parse_receive_count(text: str) -> int:
+    if not re.fullmatch(r"\d{1,4}", text) or not 1 <= int(text) <= 1000:
+        raise ValueError("use a number of receives from 1 to 1000")
+    return int(text)
+
+
 def parse_text(text: str) -> str:
     if not text:
         raise ValueError("the value must not be empty")
@@ -131,7 +145,23 @@ class AwsAccess:
 
 
 @dataclass
-class SecurityLakeSubscriber(AwsAccess):
+class SqsDelivery:
+    """How a subscriber holds its SQS messages and what it does with one that can never be delivered."""
+
+    visibility_timeout: int = option(parse_visibility, default=120, help=(
+        "Visibility timeout set on each received message (interval syntax, at most 12h). It is renewed while the "
+        "object is being delivered, so it only bounds how soon a message comes back after a crash."))
+    visibility_limit: int = option(parse_visibility, default=3600, help=(
+        "Longest time one message is kept invisible in all (at most 12h); past it, a delivery still running lets "
+        "the message reappear."))
+    dead_letter_after: Optional[int] = option(parse_receive_count, help=(
+        "Unset: a message that can never succeed (object missing, denied or corrupt, body not a notification) "
+        "is left to the queue's redrive policy. N: once received N times, it is recorded with its body in "
+        "STATE_DIR/dead-letter.jsonl and deleted."))
+
+
+@dataclass
+class SecurityLakeSubscriber(SqsDelivery, AwsAccess):
     """`<subscriber type="security_lake">`: Security Lake's SQS notifications of new OCSF Parquet objects."""
 
     TAG: ClassVar[str] = "subscriber"
@@ -284,6 +314,7 @@ def parse_config_bytes(data: bytes, path: str) -> Config:
         line = exc.lineno or 0
         msg = str(exc.msg if hasattr(exc, "msg") else exc)
         msg = re.sub(r",? line \d+, column \d+", "", msg).replace("aws_s3_wodle_root", "end of file")
+        msg = " ".join(msg.split())
         raise ConfigError(path, line, "xml", f"malformed XML: {msg}; fix the file's syntax") from None
     wodles = [parse_wodle(el, path) for el in root.iter("wodle") if el.get("name") == "aws-s3"]
     return Config(path=path, wodles=wodles)

@@ -11,6 +11,11 @@ EXIT_PARTIAL = 5         # the run finished, but some objects or messages failed
 EXIT_INTERRUPTED = 130   # stopped by SIGINT/SIGTERM before the run ended
 
 
+def one_line(text: str) -> str:
+    """text with line breaks and other control characters escaped, fit for one log line."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class WodleError(Exception):
     """Base class: str(exc) is the one line the operator sees."""
 
@@ -23,13 +28,15 @@ class ConfigError(WodleError):
     def __init__(self, path: str, line: int, element: str, problem: str) -> None:
         self.path, self.line, self.element, self.problem = path, line, element, problem
         where = f"{path}:{line}" if line else path
-        super().__init__(f"{where}: <{element}> {problem}")
+        # one line, whatever the file held: values quoted in the message may carry newlines or control bytes
+        super().__init__(one_line(f"{where}: <{element}> {problem}"))
 
 
 class AwsAccessError(WodleError):
     """Credentials, the queue or the bucket cannot be reached: nothing can be done this run."""
 
     exit_code = EXIT_AWS
+    cause = None  # the botocore error behind it, when the caller may want to try again
 
 
 class SinkError(WodleError):

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import unquote_plus
 
+from .errors import one_line
+
 MAX_BODY = 256 * 1024  # SQS's own limit; anything bigger is not a notification of ours
 
 
@@ -24,7 +26,8 @@ class ObjectRef:
     version_id: Optional[str] = None
 
     def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
+        # Keys may hold any character: escape the unprintable ones, so a key cannot forge a log line.
+        return one_line(f"s3://{self.bucket}/{self.key}")
 
 
 class NotificationError(ValueError):

@@ -44,9 +44,10 @@ DECODERS: dict[type, Callable[[Context], Decoder]] = {SecurityLakeSubscriber: se
 def run_subscriber(block: Any, ctx: Context) -> RunStats:
     register_secrets(block.secrets())
     clients = make_session(block)
-    queue = SqsQueue(clients.sqs(), block.sqs_name, wait_seconds=ctx.options.wait_seconds,
-                     max_messages=ctx.options.max_messages, visibility_timeout=ctx.options.visibility_timeout)
-    run = SubscriberRun(block.label, queue, clients.s3(), DECODERS[type(block)](ctx), ctx.sink, ctx.options, ctx.stop)
+    options = ctx.options.for_block(block)
+    queue = SqsQueue(clients.sqs(), block.sqs_name, wait_seconds=options.wait_seconds,
+                     max_messages=options.max_messages, visibility_timeout=options.visibility_timeout)
+    run = SubscriberRun(block.label, queue, clients.s3(), DECODERS[type(block)](ctx), ctx.sink, options, ctx.stop)
     try:
         return run.run()
     finally:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 
@@ -15,6 +16,11 @@ class RunStats:
     bytes: int = 0           # bytes accepted by the sink
     errors: int = 0          # objects or messages that failed (they stay queued unless configured otherwise)
     oversized: int = 0       # events too big for the engine, recorded instead of sent
+    failures: Counter = field(default_factory=Counter)  # errors by class (dispositions.py): missing, corrupt, ...
+    skipped: int = 0         # objects already delivered before (redelivered notifications): not sent again
+    resumed: int = 0         # objects resumed after the events a previous attempt delivered
+    dead_lettered: int = 0   # messages given up, recorded in the dead-letter file and deleted
+    released: int = 0        # messages handed back to the queue at once (not started, or stopped half-way)
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
 
@@ -28,6 +34,12 @@ class RunStats:
 
     def summary(self) -> str:
         extra = f", {self.oversized} oversized events recorded" if self.oversized else ""
-        return (f"Run of {self.label} done: {self.messages} messages ({self.deleted} deleted), {self.objects} objects, "
-                f"{self.events} events, {self.bytes} bytes, {self.errors} errors{extra} in {self.seconds:.2f} s "
+        classes = ", ".join(f"{n} {name}" for name, n in sorted(self.failures.items()))
+        errors = f"{self.errors} errors" + (f" ({classes})" if classes else "")
+        deleted = ", ".join([f"{self.deleted} deleted"] + [f"{n} {what}" for n, what in (
+            (self.dead_lettered, "dead-lettered"), (self.released, "released")) if n])
+        objects = ", ".join([f"{self.objects} objects"] + [f"{n} {what}" for n, what in (
+            (self.skipped, "already delivered (not resent)"), (self.resumed, "resumed")) if n])
+        return (f"Run of {self.label} done: {self.messages} messages ({deleted}), {objects}, "
+                f"{self.events} events, {self.bytes} bytes, {errors}{extra} in {self.seconds:.2f} s "
                 f"({self.rate:.1f} events/s)")

@@ -96,23 +96,24 @@ class SecurityLakeLab:
                 f"eventDay={day:%Y%m%d}/{uuid.uuid4().hex}.gz.parquet")
 
     def put(self, key: str, body: bytes, rows: int, source: str, notify: bool = True) -> LabObject:
-        self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
+        etag = self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)["ETag"].strip('"')
         if notify:
-            self.notify(key, len(body))
+            self.notify(key, len(body), etag)
         obj = LabObject(key, rows, source)
         self.objects.append(obj)
         return obj
 
-    def notification(self, key: str, size: int) -> dict:
+    def notification(self, key: str, size: int, etag: Optional[str] = None) -> dict:
         """The body Security Lake puts on a subscriber's queue (no version, id or detail-type)."""
         return {"source": "aws.s3", "time": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "account": ACCOUNT, "region": self.region, "resources": [f"arn:aws:s3:::{self.bucket}"],
                 "detail": {"bucket": {"name": self.bucket},
-                           "object": {"key": key, "size": size, "etag": uuid.uuid4().hex},
+                           "object": {"key": key, "size": size, "etag": etag or uuid.uuid4().hex},
                            "request-id": uuid.uuid4().hex[:16].upper(), "requester": "securitylake.amazonaws.com"}}
 
-    def notify(self, key: str, size: int) -> None:
-        self.client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(self.notification(key, size)))
+    def notify(self, key: str, size: int, etag: Optional[str] = None) -> None:
+        self.client("sqs").send_message(QueueUrl=self.queue_url,
+                                        MessageBody=json.dumps(self.notification(key, size, etag)))
 
     def add_sample(self, path: Path) -> LabObject:
         """A real Security Lake sample file; its source and version come from its name and folder."""
