@@ -163,36 +163,38 @@ class SubscriberRun:
         for _, o in failed:
             self.stats.errors += 1
             self.stats.failures[o.failure.name] += 1
-        limit = self.options.dead_letter_after
-        permanent = all(o.failure.permanent for _, o in failed)
-        disposal = None
-        if limit and permanent and message.receive_count >= limit:
-            reasons = [f"{ref or 'message'}: {o.failure.label}: {o.reason}" for ref, o in failed]
-            try:
-                where = self.dead_letters.record(self.queue.name, message, reasons)
-                disposal = f"received {message.receive_count} times: recorded in {where} and deleted"
-            except DeadLetterError as exc:
-                disposal = f"cannot be dead-lettered ({exc}): left in the queue for its redrive policy"
-        if disposal is None:
-            disposal = ("left in the queue for its redrive policy" if permanent else
-                        "left in the queue: it is tried again when it reappears")
-            if limit and permanent:
-                disposal += f" (dead-lettered after {limit} receives; this was receive {message.receive_count})"
+        dead, disposal = self._dispose(message, failed)
         for ref, o in failed:
             if ref is None:
                 log.error("Cannot use SQS message %s of queue '%s': %s: %s; %s", message.message_id,
                           self.queue.name, o.failure.label, o.reason, disposal)
-            elif (ref.bucket, ref.key) not in self.reported:
+            elif (ref.bucket, ref.key) not in self.reported:  # once per object and run
+                self.reported.add((ref.bucket, ref.key))
                 log.error("Cannot deliver %s (message %s of queue '%s'): %s: %s; %s", ref, message.message_id,
                           self.queue.name, o.failure.label, o.reason, disposal)
-            if ref is not None:
-                self.reported.add((ref.bucket, ref.key))
-        if disposal.startswith("received"):
+        if dead:
             if self._delete(message, counted=False):
                 self.stats.dead_lettered += 1
         else:
             self.keeper.done(message)  # not renewed any more: it reappears after its visibility timeout
         return False
+
+    def _dispose(self, message: Message, failed: list) -> tuple[bool, str]:
+        """Dead-letter the message (True) or leave it in the queue (False); and the words that say so."""
+        limit = self.options.dead_letter_after
+        if not all(o.failure.permanent for _, o in failed):
+            return False, "left in the queue: it is tried again when it reappears"
+        if not limit:
+            return False, "left in the queue for its redrive policy"
+        if message.receive_count < limit:
+            return False, (f"left in the queue for its redrive policy (dead-lettered after {limit} receives; "
+                           f"this was receive {message.receive_count})")
+        reasons = [f"{ref or 'message'}: {o.failure.label}: {o.reason}" for ref, o in failed]
+        try:
+            where = self.dead_letters.record(self.queue.name, message, reasons)
+        except DeadLetterError as exc:
+            return False, f"cannot be dead-lettered ({exc}): left in the queue for its redrive policy"
+        return True, f"received {message.receive_count} times: recorded in {where} and deleted"
 
     def _delete(self, message: Message, counted: bool = True) -> bool:
         self.keeper.done(message)
