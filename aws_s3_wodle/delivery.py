@@ -80,8 +80,9 @@ class ObjectDelivery:
                     raise Interrupted(f"stopped in the middle of {ref} after {position} events; it resumes there "
                                       "on the next run")
                 start, position = position, position + len(batch)
-                if position <= resume:
-                    continue
+                if resume and position <= resume:
+                    continue  # delivered by an earlier attempt
+                self.stats.discarded += getattr(batch, "discarded", 0)  # dropped by discard_regex
                 if start < resume:
                     batch = batch[resume - start:]
                 result = self.sink.send_batch(batch, str(ref))

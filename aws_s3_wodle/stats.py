@@ -21,6 +21,7 @@ class RunStats:
     resumed: int = 0         # objects resumed after the events a previous attempt delivered
     dead_lettered: int = 0   # messages given up, recorded in the dead-letter file and deleted
     released: int = 0        # messages handed back to the queue at once (not started, or stopped half-way)
+    discarded: int = 0       # events dropped by a discard_regex
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
 
@@ -34,6 +35,7 @@ class RunStats:
 
     def summary(self) -> str:
         extra = f", {self.oversized} oversized events recorded" if self.oversized else ""
+        extra += f", {self.discarded} discarded" if self.discarded else ""
         classes = ", ".join(f"{n} {name}" for name, n in sorted(self.failures.items()))
         errors = f"{self.errors} errors" + (f" ({classes})" if classes else "")
         deleted = ", ".join([f"{self.deleted} deleted"] + [f"{n} {what}" for n, what in (
