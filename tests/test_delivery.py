@@ -5,6 +5,7 @@ SQS is moto's server over HTTP, the engine a real datagram socket; nothing is pa
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -261,3 +262,25 @@ def test_engine_gone_mid_batch_comes_back(tmp_path):
     time.sleep(0.2)
     second.stop()
     assert first.datagrams == [b"1:Wazuh-AWS:1"] and second.datagrams == [b"1:Wazuh-AWS:2", b"1:Wazuh-AWS:3"]
+
+
+# --- downloads
+
+def test_broken_download_resumes_with_a_range_request(moto_server):
+    """The proxy cuts the first answer half-way; the rest comes with one ranged GET, not a new download."""
+    from aws_s3_wodle.fetch import download
+    from aws_s3_wodle.lab.faults import FaultProxy, Rule
+    body = os.urandom(300_000)
+    env = lab_env(moto_server.endpoint, "us-east-1")
+    keys = {"aws_access_key_id": env["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"]}
+    direct = boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="us-east-1", **keys)
+    bucket = f"bucket-{uuid.uuid4().hex[:10]}"
+    direct.create_bucket(Bucket=bucket)
+    direct.put_object(Bucket=bucket, Key="big", Body=body)
+    with FaultProxy(moto_server.endpoint, (Rule("s3", "GetObject", truncate=True, times=1),)) as proxy:
+        s3 = boto3.client("s3", endpoint_url=proxy.endpoint, region_name="us-east-1", config=client_config(), **keys)
+        with download(s3, ObjectRef(bucket, "big")) as got:
+            data = got.file.read()
+            assert got.size == len(body) and got.etag and got.attempts == 1
+        assert data == body
+        assert proxy.count("s3", "GetObject") == 2 and proxy.faults() == {"s3:GetObject:truncated": 1}

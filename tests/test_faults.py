@@ -19,11 +19,13 @@ import threading
 import time
 from pathlib import Path
 from typing import Optional
+from urllib.parse import quote_plus
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from aws_s3_wodle.lab.buckets import BucketsLab
 from aws_s3_wodle.lab.engine import DatagramEngine
 from aws_s3_wodle.lab.faults import FaultProxy, Rule
 from aws_s3_wodle.lab.ocsf import write_ocsf_parquet
@@ -54,7 +56,8 @@ def uids(*engines: DatagramEngine) -> collections.Counter:
     for engine in engines:
         for d in list(engine.datagrams):
             assert d.startswith(HEADER)
-            out[json.loads(d[len(HEADER):])["metadata"]["uid"]] += 1
+            event = json.loads(d[len(HEADER):])
+            out[(event.get("metadata") or event["aws"]["metadata"])["uid"]] += 1  # OCSF, or wrapped by buckets
     return out
 
 
@@ -288,10 +291,23 @@ def test_bad_objects_and_bodies_between_good_ones(lab, tmp_path):
     sqs.send_message(QueueUrl=lab.queue_url, MessageBody="this is not JSON {")
     big = lab.put(lab.key_for("CLOUD_TRAIL_MGMT", "2.0"), _parquet_with_big_event(3), 3, "big")
     good.append(lab.add_generated(150, seed=53))
+    # a second block, <subscriber type="buckets">, whose bucket gets a JSON-lines log cut short in its gzip
+    logs = BucketsLab(endpoint=lab.endpoint).create()
+    def log_lines(seed: int, n: int) -> bytes:
+        return b"".join(json.dumps({"metadata": {"uid": f"{seed}-{i}"}, "msg": os.urandom(40).hex()}).encode() + b"\n"
+                        for i in range(n))
+    packed = gzip.compress(log_lines(94, 3000))  # big enough for batches to go out before the cut
+    cut_log = logs.put(f"{logs.prefix}app/cut short.json.gz", packed[: len(packed) * 2 // 3], []).key
+    bad[cut_log] = "corrupt or truncated object"
+    logs.put(f"{logs.prefix}app/whole.json.gz", gzip.compress(log_lines(95, 300)), [])
     rules = (Rule("s3", "GetObject", key=denied, status=403, code="AccessDenied", message="Access Denied"),
              Rule("s3", "GetObject", key=kms, status=403, code="AccessDenied",
                   message="User is not authorized to perform: kms:Decrypt on the resource"))
     conf = write_conf(tmp_path, lab, visibility_timeout=2, dead_letter_after=2)
+    delivery = "<visibility_timeout>2</visibility_timeout><dead_letter_after>2</dead_letter_after>"
+    second_block = logs.ossec_conf().split("<subscriber", 1)[1].split("</subscriber>")[0]
+    conf.write_text(conf.read_text().replace("  </wodle>", f"    <subscriber{second_block}{delivery}</subscriber>\n"
+                                             "  </wodle>"))
     state = tmp_path / "state"
     with FaultProxy(lab.endpoint, rules) as proxy, DatagramEngine(str(tmp_path / "queue")) as engine:
         args = ("--once", "--socket", engine.path, "--sqs-wait", "1", "--batch-size", "100")
@@ -313,32 +329,37 @@ def test_bad_objects_and_bodies_between_good_ones(lab, tmp_path):
         assert len(body_errors) == 1
     assert "left in the queue for its redrive policy (dead-lettered after 2 receives; this was receive 1)" in \
         first.stderr
-    assert "7 errors (3 corrupt, 2 denied, 1 missing, 1 unparseable)" in first.stderr
+    assert "7 errors (3 corrupt, 2 denied, 1 missing, 1 unparseable)" in first.stderr  # the Security Lake block
+    assert "1 errors (1 corrupt)" in first.stderr  # the buckets block
     assert "1 oversized events recorded" in first.stderr
-    assert "7 dead-lettered" in second.stderr
+    assert "7 dead-lettered" in second.stderr and "1 dead-lettered" in second.stderr
     assert denied_gets == 2  # AccessDenied is not retried: one GET per run
     # dead letters: the bodies, whole, with why
     letters = [json.loads(line) for line in (state / "dead-letter.jsonl").read_text().splitlines()]
-    assert len(letters) == 7
+    assert len(letters) == 8
     assert sum(1 for d in letters if d["body"] == "this is not JSON {") == 1
     for key in bad:
-        assert sum(1 for d in letters if key in d["body"]) == 1
+        assert sum(1 for d in letters if key in d["body"] or quote_plus(key) in d["body"]) == 1
     assert all(d["receive_count"] == 2 and d["reasons"] for d in letters)
     # the oversized event was recorded whole, not sent, and its object acknowledged
     kept = [json.loads(line) for line in (state / "oversized-events.jsonl").read_text().splitlines()]
     assert [k["event"]["metadata"]["uid"] for k in kept] == ["big-1"]
     assert big.key in kept[0]["object"]
-    # the corrupt object's first batches went out once: the second run resumed after them, sending nothing
+    # the damaged objects' first batches went out once: the second run resumed after them, sending nothing
     got = uids(engine)
     partial = {u for u in got if u.startswith("93-")}
-    assert 100 <= len(partial) < 600
+    partial_log = {u for u in got if u.startswith("94-")}
+    assert 100 <= len(partial) < 600 and 100 <= len(partial_log) < 3000
     assert f"Resuming s3://{lab.bucket}/{corrupt} after the {len(partial)} events already delivered" in second.stderr
+    assert f"Resuming s3://{logs.bucket}/{cut_log} after the {len(partial_log)} events" in second.stderr
     assert len(engine.datagrams) == after_first
-    expected = expected_uids(*((50 + i, 150) for i in range(4))) | {"big-0", "big-2"}
-    _, duplicates, lost = account("NoSuchKey, AccessDenied, KMS denied, truncated gzip, truncated and corrupt "
-                                  "Parquet, non-JSON body, oversized event", expected | partial, got)
+    expected = expected_uids(*((50 + i, 150) for i in range(4)), (95, 300)) | {"big-0", "big-2"}
+    _, duplicates, lost = account("NoSuchKey, AccessDenied, KMS denied, gzip as Parquet, truncated and corrupt "
+                                  "Parquet, JSON lines in a truncated gzip, non-JSON body, oversized event",
+                                  expected | partial | partial_log, got)
     assert lost == 0 and duplicates == 0
-    assert lab.queue_depth() == 0  # nothing stuck: good ones deleted, bad ones dead-lettered on their 2nd receive
+    # nothing stuck: good ones deleted, bad ones dead-lettered on their 2nd receive
+    assert lab.queue_depth() == 0 and logs.queue_depth() == 0
 
 
 def test_two_consumers_slow_engine_short_visibility(lab, tmp_path):
