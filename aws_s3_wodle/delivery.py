@@ -42,6 +42,7 @@ class ObjectDelivery:
     def __init__(self, s3: Any, decoder: Decoder, sink: Sink, stats: RunStats, *, store: Any = None,
                  stop: Optional[threading.Event] = None, spool_dir: Optional[str] = None) -> None:
         self.s3, self.decoder, self.sink, self.stats = s3, decoder, sink, stats
+        self.counting = threading.Lock()  # deliver() may run in several threads; the counters are shared
         self.store = store or NoStore()
         self.stop = stop or threading.Event()
         self.spool_dir = spool_dir
@@ -62,17 +63,22 @@ class ObjectDelivery:
                     return self._skip(ref)
             return self._send(ref, oid, fetched.file)
 
+    def _count(self, **amounts: int) -> None:
+        with self.counting:
+            for name, n in amounts.items():
+                setattr(self.stats, name, getattr(self.stats, name) + n)
+
     def _skip(self, ref: ObjectRef) -> Outcome:
         log.debug("%s was already delivered: acknowledging its notification without sending it again", ref)
-        self.stats.skipped += 1
+        self._count(skipped=1)
         return Outcome(True, skipped=True)
 
     def _send(self, ref: ObjectRef, oid: Optional[ObjectId], spool: BinaryIO) -> Outcome:
         resume = self.store.resume_point(oid) if oid else 0
         if resume:
             log.info("Resuming %s after the %d events already delivered", ref, resume)
-            self.stats.resumed += 1
-        position = sent = sent_bytes = oversized = 0  # position: events of the object handled so far
+            self._count(resumed=1)
+        position = sent = sent_bytes = oversized = discarded = 0  # position: events of the object handled so far
         recorded_in = None
         try:
             for batch in self.decoder(spool, ref):
@@ -82,7 +88,7 @@ class ObjectDelivery:
                 start, position = position, position + len(batch)
                 if resume and position <= resume:
                     continue  # delivered by an earlier attempt
-                self.stats.discarded += getattr(batch, "discarded", 0)  # dropped by discard_regex
+                discarded += getattr(batch, "discarded", 0)  # dropped by discard_regex
                 if start < resume:
                     batch = batch[resume - start:]
                 result = self.sink.send_batch(batch, str(ref))
@@ -95,9 +101,7 @@ class ObjectDelivery:
         except DecodeError as exc:
             return Outcome(False, CORRUPT, f"cannot decode after {position} events: {exc}")
         finally:
-            self.stats.events += sent
-            self.stats.bytes += sent_bytes
-            self.stats.oversized += oversized
+            self._count(events=sent, bytes=sent_bytes, oversized=oversized, discarded=discarded)
             if oversized:
                 log.error("%d events of %s are over the engine's datagram limit: not sent, recorded whole in %s",
                           oversized, ref, recorded_in)
@@ -106,6 +110,6 @@ class ObjectDelivery:
                         ref, position, resume)
         if oid:
             self.store.mark_delivered(oid, position)
-        self.stats.objects += 1
+        self._count(objects=1)
         log.debug("Delivered %d events of %s", sent, ref)
         return Outcome(True)

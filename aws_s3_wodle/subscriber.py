@@ -7,6 +7,10 @@ counted by class, and the message is left for the queue's redrive policy, or, wh
 is set and the failure can never pass, recorded in the dead-letter file and deleted. One bad object
 never stops the others. A sink that cannot take events, or a stop request, ends the run: messages not
 finished are handed back to the queue at once, and the half-done object resumes where it stopped.
+
+The seams, for a run that works on several objects at once: `LeaseKeeper.hold/done/release` (visibility),
+`ObjectDelivery.deliver` (one object, with its per-batch checkpoint; safe to call from several threads
+for different objects), `SubscriberRun.settle` (acknowledge or dispose of one message).
 """
 from __future__ import annotations
 
