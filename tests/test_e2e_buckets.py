@@ -395,3 +395,37 @@ def test_missing_bucket_is_one_clear_error(moto_server, engine, tmp_path):
     wodle.configure({"type": "cloudtrail"})
     proc = wodle.run(expect=3)
     assert "NoSuchBucket" in proc.stderr and "check <name>" in proc.stderr
+
+
+def test_firehose_deliveries_guardduty_eventbridge_and_waf_lines(bucket_lab, engine, tmp_path):
+    """No AWSLogs/ under <path>: GuardDuty and WAF read Kinesis Firehose's <path>YYYY/MM/DD/HH/ layout."""
+    s3 = bucket_lab.client()
+    findings = [{"version": "0", "id": f"ev-{i}", "detail-type": "GuardDuty Finding", "source": "aws.guardduty",
+                 "account": ACCOUNTS[0], "region": REGIONS[0], "detail": {
+                     "id": f"gd-{i}", "severity": 5, "title": "probe", "service": {"serviceName": "guardduty"}}}
+                for i in range(3)]
+    key = f"gd/{TODAY:%Y/%m/%d/%H}/gd-stream-1-{TODAY:%Y-%m-%d}-00-00-00-abc"
+    s3.put_object(Bucket=bucket_lab.bucket, Key=key, Body=gzip.compress("".join(map(json.dumps, findings)).encode()))
+    waf = [{"timestamp": 1, "action": "BLOCK", "httpRequest": {"clientIp": "1.2.3.4", "requestId": f"w-{i}",
+                                                                "headers": [{"name": "Host", "value": "h"}]}}
+           for i in range(4)]
+    s3.put_object(Bucket=bucket_lab.bucket, Key=f"waf/{TODAY:%Y/%m/%d/%H}/waf-stream-1",
+                  Body="\n".join(map(json.dumps, waf)).encode())
+    wodle = Wodle(bucket_lab, tmp_path, engine)
+    wodle.configure({"type": "guardduty", "path": "gd", "only_logs_after": since(0)},
+                    {"type": "waf", "path": "waf", "only_logs_after": since(0)})
+    wodle.run()
+    events = received(engine, 7)
+    gd = sorted(e["aws"]["id"] for e in events if e["aws"]["source"] == "guardduty")
+    assert gd == ["gd-0", "gd-1", "gd-2"]  # the EventBridge detail, not the envelope
+    assert sorted(e["aws"]["httpRequest"]["requestId"] for e in events if e["aws"]["source"] == "waf") == \
+        [f"w-{i}" for i in range(4)]
+    assert all("aws_account_id" not in e["aws"] for e in events)
+
+
+def test_lab_buckets_demo_command(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "aws_s3_wodle", "lab", "buckets", "--dir", str(tmp_path),
+                           "--days", "2", "--records", "2"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "demo: OK, every record delivered once, nothing on the second run" in proc.stdout
+    assert "the second run delivered 0 events" in proc.stdout

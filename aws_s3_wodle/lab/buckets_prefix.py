@@ -381,3 +381,36 @@ _MAKERS: dict[str, Callable[..., tuple[str, bytes, list[str]]]] = {
     "alb": _alb, "nlb": _nlb, "clb": _clb, "server_access": _server_access, "cisco_umbrella": _cisco_umbrella,
     "custom": _custom,
 }
+
+
+def demo_blocks(lab_by_kind: dict[str, "BucketLab"], since: dt.date) -> str:
+    """ossec.conf reading every lab bucket, one <bucket> block per type."""
+    from ..bucket_config import format_log_date
+    blocks = []
+    for kind, lab in lab_by_kind.items():
+        spec = {"type": kind, "name": lab.bucket, "only_logs_after": format_log_date(since)}
+        if kind in ("server_access", "custom"):
+            spec["path"] = "logs"
+        elif kind == "cisco_umbrella":
+            spec["path"] = "umbrella/dnslogs"
+        blocks.append(spec)
+    return next(iter(lab_by_kind.values())).ossec_conf(blocks)
+
+
+def build_all(endpoint: str, *, days: int = 3, records: int = 5) -> dict[str, "BucketLab"]:
+    """One bucket per type, filled over `days` days, both lab accounts and regions (and an organization trail)."""
+    labs = {}
+    for kind in KINDS:
+        lab = BucketLab(endpoint).create()
+        if kind in ("server_access", "custom"):
+            lab.populate(kind, days=days, accounts=[""], regions=[""], records=records, path="logs/")
+        elif kind == "cisco_umbrella":
+            lab.populate(kind, days=days, accounts=[""], regions=[""], records=records, path="umbrella/")
+        else:
+            lab.populate(kind, days=days, records=records)
+        if kind == "cloudtrail":
+            lab.populate(kind, days=days, records=records, organization=ORGANIZATION, accounts=("333333333333",))
+        if kind == "vpcflow":
+            lab.populate(kind, days=days, records=records, custom_format=True, accounts=ACCOUNTS[:1])
+        labs[kind] = lab
+    return labs

@@ -54,7 +54,7 @@ def parse_vpcflow(spool: BinaryIO, key: str) -> Iterator[dict]:
 
 # --- Load balancer and S3 server access logs: space-separated, "quoted" and [bracketed] fields
 
-_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|\[([^\]]*)\]|(\S+)')
+_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"(?=\s|$)|\[([^\]]*)\](?=\s|$)|(\S+)')  # [::1]:443 is one field
 _UNESCAPE = re.compile(r'\\(["\\])')
 
 
