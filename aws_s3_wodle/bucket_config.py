@@ -98,8 +98,8 @@ class BucketConfig(AwsAccess):
                                                                         "bucket once all its events were delivered.")
     discard_regex: Optional[DiscardRule] = option(
         parse_discard_regex, attributes=("field",),
-        help="Records whose field (dotted path, in the record as AWS wrote it) matches the regex (anchored at "
-             "the start) are dropped and counted, e.g. `<discard_regex field=\"eventName\">^Describe</discard_regex>`.")
+        help="Events whose field matches the regex (anchored at the start) are dropped and counted; the field is "
+             "a dotted path in the event's `aws` object, e.g. `<discard_regex field=\"eventName\">^Describe</discard_regex>`.")
     kind: str = "cloudtrail"
     location: Optional[Location] = None
 

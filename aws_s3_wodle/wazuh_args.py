@@ -84,9 +84,14 @@ def is_wazuh_command_line(argv: Sequence[str]) -> bool:
     return any(a.split("=", 1)[0] in names for a in argv)
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, as the manager logs it, not the whole usage text
+        self.exit(EXIT_USAGE, f"ERROR: {message}; see: aws-s3-wodle --bucket NAME --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aws-s3-wodle", allow_abbrev=False,
-                                description="One pass with Wazuh's aws-s3 command-line flags, then exit.")
+    p = _Parser(prog="aws-s3-wodle", allow_abbrev=False,
+                description="One pass with Wazuh's aws-s3 command-line flags, then exit.")
     modes = p.add_mutually_exclusive_group(required=True)
     for mode in MODES:
         modes.add_argument(*mode.flag.names, dest=mode.flag.target, metavar="NAME", help=mode.flag.help)

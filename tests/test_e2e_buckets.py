@@ -238,7 +238,7 @@ def test_discard_regex_drops_and_counts(bucket_lab, engine, tmp_path):
     assert 0 < dropped < len(names) == 8
     events = received(engine, len(names) - dropped)
     assert sorted(e["aws"]["eventName"] for e in events) == sorted(n for n in names if not n.startswith("Describe"))
-    assert f"{dropped} records discarded" in proc.stderr
+    assert f"{dropped} events discarded" in proc.stderr
 
 
 def test_corrupt_tail_records_before_it_sent_once_and_reported_each_run(bucket_lab, engine, tmp_path):
@@ -365,6 +365,8 @@ def test_wazuh_flags_run_one_pass(bucket_lab, engine, tmp_path):
     (["--discard-field", "a.b"], "--discard-field and --discard-regex go together"),
     (["--iam_role_duration", "900"], "no <iam_role_arn>"),
     (["--access_key", "AKIAEXAMPLE"], "--access_key is not supported"),
+    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["--regions"], "argument -r/--regions: expected one argument"),
 ])
 def test_wazuh_flags_bad_values_one_line_exit_2(flags, text, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "aws_s3_wodle", "--bucket", "some-bucket", *flags, "--output", "-",

@@ -39,13 +39,13 @@ RETAIN_DAYS = 2
 @dataclass
 class BucketStats(RunStats):
     skipped: int = 0      # listed objects already delivered by an earlier run
-    discarded: int = 0    # records dropped by <discard_regex>
+    discarded: int = 0    # events dropped by <discard_regex>
     removed: int = 0      # objects deleted from the bucket (<remove_from_bucket>)
     list_calls: int = 0
 
     def summary(self) -> str:
         extra = f", {self.oversized} oversized events recorded" if self.oversized else ""
-        extra += f", {self.discarded} records discarded" if self.discarded else ""
+        extra += f", {self.discarded} events discarded" if self.discarded else ""
         extra += f", {self.removed} objects removed" if self.removed else ""
         return (f"Run of {self.label} done: {self.objects} objects ({self.skipped} already read), {self.events} "
                 f"events, {self.bytes} bytes, {self.errors} errors{extra} in {self.seconds:.2f} s "
@@ -176,12 +176,12 @@ class BucketRun:
             for record in records:
                 index = consumed + 1
                 if index > resume:
-                    if rule is not None and rule.matches(record):
-                        self.stats.discarded += 1
-                    else:
-                        batch += [dumps(wrap(event, key=key, bucket=block.name, account=account or None,
-                                             alias=block.aws_account_alias))
-                                  for event in btype.shape(record, btype.source)]
+                    for event in btype.shape(record, btype.source):
+                        if rule is not None and rule.matches(event):
+                            self.stats.discarded += 1
+                        else:
+                            batch.append(dumps(wrap(event, key=key, bucket=block.name, account=account or None,
+                                                    alias=block.aws_account_alias)))
                 consumed = index
                 if consumed > resume and (consumed - resume) % size == 0:
                     yield consumed, batch, False

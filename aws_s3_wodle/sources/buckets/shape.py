@@ -20,15 +20,31 @@ Shaper = Callable[[dict, str], Iterator[dict]]
 _IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\Z")
 
 
+def _clean_dict(value: dict) -> dict:
+    """Drop null fields (in objects at any depth) and unwrap one-element lists (the hot path: no recursion
+    into scalars)."""
+    out = {}
+    for k, v in value.items():
+        if v is None:
+            continue
+        kind = type(v)
+        if kind is dict:
+            v = _clean_dict(v)
+        elif kind is list:
+            v = _clean_list(v)
+        out[k] = v
+    return out
+
+
+def _clean_list(value: list) -> Any:
+    if len(value) == 1:
+        return _clean(value[0])
+    return [_clean_dict(v) if type(v) is dict else _clean_list(v) if type(v) is list else v for v in value]
+
+
 def _clean(value: Any) -> Any:
-    """Drop null fields (in objects at any depth) and unwrap one-element lists."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        if len(value) == 1:
-            return _clean(value[0])
-        return [_clean(v) for v in value]
-    return value
+    kind = type(value)
+    return _clean_dict(value) if kind is dict else _clean_list(value) if kind is list else value
 
 
 def _as_object(value: Any, name: str) -> Any:
