@@ -427,7 +427,7 @@ def test_firehose_deliveries_guardduty_eventbridge_and_waf_lines(bucket_lab, eng
 
 def test_lab_buckets_demo_command(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "aws_s3_wodle", "lab", "buckets", "--dir", str(tmp_path),
-                           "--days", "2", "--records", "2"], capture_output=True, text=True, timeout=300)
+                           "--days", "1", "--records", "1"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "demo: OK, every record delivered once, nothing on the second run" in proc.stdout
     assert "the second run delivered 0 events" in proc.stdout

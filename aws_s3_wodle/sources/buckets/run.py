@@ -249,20 +249,37 @@ class BucketRun:
         self.stats.removed += 1
 
 
+_S3_CLIENTS: dict[tuple, Any] = {}
+_S3_LOCK = threading.Lock()
+
+
+def s3_client(block: BucketConfig) -> Any:
+    """One S3 client per identity (profile, role, endpoints), kept for the process: a new client costs a
+    tenth of a second of model loading, for every block and every run otherwise. Assumed-role credentials
+    refresh themselves."""
+    from ...aws import make_session
+    from ...config import AwsAccess
+    from dataclasses import fields as dc_fields
+    key = tuple(getattr(block, f.name) for f in dc_fields(AwsAccess))
+    with _S3_LOCK:
+        if key not in _S3_CLIENTS:
+            _S3_CLIENTS[key] = make_session(block).s3()
+        return _S3_CLIENTS[key]
+
+
 def run_bucket(block: BucketConfig, ctx: Any) -> BucketStats:
     """runner.RUNNERS entry: one pass of one <bucket> block with the run's shared sink and state directory."""
-    from ...aws import make_session
     from ...log import register_secrets
     from ...state import StateError, default_state_path
 
     register_secrets(block.secrets())
     if not getattr(ctx, "state_dir", None):
         raise StateError(f"{block.label} needs a state directory (--state-dir) to remember what it read")
-    clients = make_session(block)
+    s3 = s3_client(block)
     state = StateStore(default_state_path(ctx.state_dir))
     options = BucketOptions(batch_size=ctx.batch_size, skip_on_error=ctx.options.skip_on_error,
                             reparse=getattr(ctx, "reparse", False), spool_dir=ctx.options.spool_dir)
-    run = BucketRun(block, clients.s3(), state, ctx.sink, options, ctx.stop)
+    run = BucketRun(block, s3, state, ctx.sink, options, ctx.stop)
     try:
         return run.run()
     finally:
