@@ -116,7 +116,9 @@ class BucketRun:
         reached, completed = start, False
         try:
             if target.layout.day is None:
-                trouble = self._read(scope, target, target.prefix, None, start)
+                # keys without dates are listed in key order, not by day: after a failure or a stop, any day
+                # from `start` on may still hold unread objects, so the cursor stays where it was
+                trouble = start if self._read(scope, target, target.prefix, None, start) else None
             else:
                 for day in listing.days(start, today):
                     reached = day
