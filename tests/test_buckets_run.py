@@ -75,6 +75,7 @@ def test_stop_before_the_pass_reads_nothing_and_keeps_the_start(bucket_lab, tmp_
     block = BucketConfig(name=bucket_lab.bucket, kind="vpcflow", only_logs_after=TODAY - dt.timedelta(days=1))
     stats, state, events = _pass(bucket_lab, block, tmp_path, stop=stop)
     assert stats.objects == 0 and events == []
+    assert state.cursor(_scope(bucket_lab, "vpcflow", f"AWSLogs/{ACCOUNTS[0]}/vpcflowlogs/{REGIONS[0]}/")) is None
 
 
 def test_progress_after_each_batch_then_resume_skips_what_was_sent(bucket_lab, tmp_path):
