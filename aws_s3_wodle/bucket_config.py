@@ -99,7 +99,8 @@ class BucketConfig(AwsAccess):
     discard_regex: Optional[DiscardRule] = option(
         parse_discard_regex, attributes=("field",),
         help="Events whose field matches the regex (anchored at the start) are dropped and counted; the field is "
-             "a dotted path in the event's `aws` object, e.g. `<discard_regex field=\"eventName\">^Describe</discard_regex>`.")
+             "a dotted path in the event's `aws` object, e.g. `<discard_regex field=\"eventName\">^Describe</discard_regex>`. "
+             "Lines of plain-text objects (custom) are matched whole.")
     kind: str = "cloudtrail"
     location: Optional[Location] = None
 

@@ -332,4 +332,5 @@ def reference_markdown() -> str:
     return "\n".join(out)
 
 
+from . import subscriber_config  # noqa: E402,F401  (registers <subscriber type="buckets|security_hub">)
 from . import bucket_config  # noqa: E402,F401  (registers the <bucket type="..."> blocks)

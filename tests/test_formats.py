@@ -91,6 +91,12 @@ def test_csv_with_header():
         {"time": "2024-01-02T00:00:00Z", "user": "bob", "action": "multi\nline"}]
 
 
+def test_csv_quotes_the_standard_way():
+    data = b'uid,message\n1,"did x, then ""waited"""\n2,"say ""hi"""\n3,plain\n'
+    assert records(data) == [{"uid": "1", "message": 'did x, then "waited"'}, {"uid": "2", "message": 'say "hi"'},
+                             {"uid": "3", "message": "plain"}]
+
+
 @pytest.mark.parametrize("sep", [b"\t", b";", b"|"])
 def test_csv_other_delimiters_are_sniffed(sep):
     data = sep.join([b"src", b"dst", b"port"]) + b"\n" + sep.join([b"10.0.0.1", b"10.0.0.2", b"443"]) + b"\n"

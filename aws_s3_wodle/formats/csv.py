@@ -36,9 +36,12 @@ def sniff_csv(sample: str, *, complete: bool) -> Optional[Dialect]:
         return None
     text = "\n".join(lines)
     try:
-        dialect = csv.Sniffer().sniff(text, delimiters=_DELIMITERS)
+        # Only the delimiter is taken from the sniffer: its guesses about quoting are unreliable
+        # (it misses RFC 4180's doubled quotes), and nearly every CSV writer quotes the standard way.
+        delimiter = csv.Sniffer().sniff(text, delimiters=_DELIMITERS).delimiter
     except csv.Error:
         return None
+    dialect = type("Sniffed", (csv.excel,), {"delimiter": delimiter})
     try:
         rows = list(csv.reader(io.StringIO(text), dialect))
     except csv.Error:

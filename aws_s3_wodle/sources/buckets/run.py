@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ...aws import describe_client_error
 from ...bucket_config import BucketConfig, format_log_date
 from ...errors import ObjectError
+from ...events import discarded, is_text_line
 from ...fetch import fetch_object
 from ...formats import DecodeError
 from ...formats.serialize import dumps
@@ -178,8 +179,9 @@ class BucketRun:
             for record in records:
                 index = consumed + 1
                 if index > resume:
+                    text_line = rule is not None and is_text_line(record)
                     for event in btype.shape(record, btype.source):
-                        if rule is not None and rule.matches(event):
+                        if rule is not None and (discarded(rule, record) if text_line else rule.matches(event)):
                             self.stats.discarded += 1
                         else:
                             batch.append(dumps(wrap(event, key=key, bucket=block.name, account=account or None,

@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterator, Optional
 
 import orjson
 
+from ... import events
+
 Shaper = Callable[[dict, str], Iterator[dict]]
 
 _IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\Z")
@@ -169,10 +171,10 @@ def eventbridge_or_custom(record: dict, source: str) -> Iterator[dict]:
 
 
 def wrap(event: dict, *, key: str, bucket: str, account: Optional[str], alias: Optional[str]) -> dict:
-    log_info = {"log_file": key, "s3bucket": bucket}
+    """The subscribers' wrapper (events.wrap), plus the account the key names and the configured alias."""
+    out = events.wrap(event, source=event["source"], bucket=bucket, key=key)
     if alias:
-        log_info["aws_account_alias"] = alias
-    aws = {**event, "log_info": log_info}
+        out["aws"]["log_info"]["aws_account_alias"] = alias
     if account:
-        aws["aws_account_id"] = account
-    return {"integration": "aws", "aws": aws}
+        out["aws"]["aws_account_id"] = account
+    return out
