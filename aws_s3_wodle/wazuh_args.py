@@ -12,11 +12,11 @@ import logging
 import sys
 import threading
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from . import log as logsetup
-from .bucket_config import BUCKET_TYPES, BucketConfig
-from .config import Wodle
+from .bucket_config import BUCKET_TYPES
+from .config import BLOCK_TYPES, Wodle
 from .discard import parse_discard_regex
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, WodleError
 
@@ -33,19 +33,26 @@ class Flag:
 
 @dataclass(frozen=True)
 class Mode:
-    """A flag that selects what one pass reads: its value goes to `field` of a new `block_class`."""
+    """A flag that selects what one pass reads: a block of config.BLOCK_TYPES[(tag, kind)].
+
+    The flag's value is either a field of the block (`--bucket NAME`: value_field="name", the kind from
+    the `kind_flag` run option, e.g. `--type`) or the kind itself (value_field=None, e.g. a
+    `--subscriber TYPE` mode whose queue comes from another flag).
+    """
 
     flag: Flag
-    block_class: Callable[[], Any]
-    field: str
-    kind_flag: Optional[str] = None    # the run.<option> holding the block's type, if the class has several
-    kinds: tuple[str, ...] = ()
+    tag: str
+    value_field: Optional[str] = None
+    kind_flag: Optional[str] = None     # run.<option> holding the kind, when the value is not the kind
     default_kind: Optional[str] = None
+
+    def kinds(self) -> list[str]:
+        return [k for (t, k) in BLOCK_TYPES if t == self.tag]
 
 
 MODES: list[Mode] = [
-    Mode(Flag(("-b", "--bucket"), "block.name", "S3 bucket holding AWS logs: read it by listing (bucket mode)"),
-         BucketConfig, "name", kind_flag="type", kinds=BUCKET_TYPES, default_kind="cloudtrail"),
+    Mode(Flag(("-b", "--bucket"), "mode.bucket", "S3 bucket holding AWS logs: read it by listing (bucket mode)"),
+         tag="bucket", value_field="name", kind_flag="type", default_kind="cloudtrail"),
 ]
 
 FLAGS: list[Flag] = [
@@ -133,24 +140,32 @@ def translate(args: argparse.Namespace) -> tuple[Wodle, Any, dict[str, Any]]:
         if values.get("refused:" + names[-1]) is not None:
             raise UsageError(f"{names[-1]} is not supported: {reason}")
     mode = next(m for m in MODES if values.get(m.flag.target) is not None)
-    cls = mode.block_class
+    value = values[mode.flag.target]
+    kind = (values.get(f"run.{mode.kind_flag}") or mode.default_kind) if mode.value_field else value
+    cls = BLOCK_TYPES.get((mode.tag, kind))
+    if cls is None:
+        flag = f"--{mode.kind_flag}" if mode.value_field else mode.flag.names[-1]
+        raise UsageError(f"{flag}: unknown type '{kind}'; supported: {', '.join(mode.kinds())}")
     block = cls()
-    setattr(block, mode.field, _parse_field(cls, mode.field, mode.flag.names[-1], values[mode.flag.target]))
+    if "kind" in {f.name for f in fields(cls)}:
+        block.kind = kind
+    if mode.value_field:
+        setattr(block, mode.value_field, _parse_field(cls, mode.value_field, mode.flag.names[-1], value))
     run: dict[str, Any] = {}
     discard: dict[str, str] = {}
     for flag in FLAGS:
-        value = values.get(flag.target)
-        if value is None or value is False:
+        given = values.get(flag.target)
+        if given is None or given is False:
             continue
         scope, _, name = flag.target.partition(".")
         if scope == "block":
             if not any(f.name == name for f in fields(cls)):
                 raise UsageError(f"{flag.names[-1]} does not apply to {mode.flag.names[-1]}")
-            setattr(block, name, True if flag.switch else _parse_field(cls, name, flag.names[-1], value))
+            setattr(block, name, True if flag.switch else _parse_field(cls, name, flag.names[-1], given))
         elif scope == "discard":
-            discard[name] = value
+            discard[name] = given
         else:
-            run[name] = value
+            run[name] = given
     if discard:
         if set(discard) != {"field", "regex"}:
             raise UsageError("--discard-field and --discard-regex go together; give both")
@@ -159,10 +174,7 @@ def translate(args: argparse.Namespace) -> tuple[Wodle, Any, dict[str, Any]]:
         except ValueError as exc:
             raise UsageError(f"--discard-regex: {exc}") from None
     if mode.kind_flag:
-        kind = run.pop(mode.kind_flag, None) or mode.default_kind
-        if kind not in mode.kinds:
-            raise UsageError(f"--{mode.kind_flag}: unknown type '{kind}'; supported: {', '.join(mode.kinds)}")
-        block.kind = kind
+        run.pop(mode.kind_flag, None)
     try:
         debug = int(run.get("debug", 0))
         if not 0 <= debug <= 3:
@@ -175,7 +187,7 @@ def translate(args: argparse.Namespace) -> tuple[Wodle, Any, dict[str, Any]]:
         try:
             validate()
         except ValueError as exc:
-            raise UsageError(f"{mode.flag.names[-1]} {getattr(block, mode.field)}: {exc}") from None
+            raise UsageError(f"{mode.flag.names[-1]} {value}: {exc}") from None
     # Wazuh's script stops at the first failure unless the manager passes --skip_on_error.
     wodle = Wodle(skip_on_error=bool(run.pop("skip_on_error", False)), blocks=[block])
     return wodle, block, run
