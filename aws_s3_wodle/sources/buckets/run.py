@@ -281,7 +281,8 @@ def run_bucket(block: BucketConfig, ctx: Any) -> BucketStats:
         raise StateError(f"{block.label} needs a state directory (--state-dir) to remember what it read")
     s3 = s3_client(block)
     state = StateStore(default_state_path(ctx.state_dir))
-    options = BucketOptions(batch_size=ctx.batch_size, skip_on_error=ctx.options.skip_on_error,
+    from ...log_subscribers import MAX_BATCH  # memory per batch measured there: orjson documents are not trimmed
+    options = BucketOptions(batch_size=min(ctx.batch_size, MAX_BATCH), skip_on_error=ctx.options.skip_on_error,
                             reparse=getattr(ctx, "reparse", False), spool_dir=ctx.options.spool_dir)
     run = BucketRun(block, s3, state, ctx.sink, options, ctx.stop)
     try:
