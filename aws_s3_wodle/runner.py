@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterator, Optional
 
 from .aws import make_session
+from .bucket_config import BucketConfig
 from .config import SecurityLakeSubscriber
 from .errors import EXIT_OK, EXIT_PARTIAL, WodleError
 from .log import register_secrets
@@ -29,6 +30,8 @@ class Context:
     stop: threading.Event
     batch_size: int = 5000
     keep_nulls: bool = False
+    state_dir: Optional[str] = None  # bucket blocks keep what they read here (state.db)
+    reparse: bool = False            # bucket blocks read again from only_logs_after
 
 
 def security_lake_decoder(ctx: Context) -> Decoder:
@@ -62,6 +65,14 @@ def run_subscriber(block: Any, ctx: Context, decoder: Optional[Decoder] = None) 
 
 # Block type -> how to run it once. Other block kinds (bucket listings) register here.
 RUNNERS: dict[type, Callable[[Any, Context], RunStats]] = {SecurityLakeSubscriber: run_subscriber}
+
+
+def _run_bucket(block: Any, ctx: Context) -> RunStats:
+    from .sources.buckets.run import run_bucket
+    return run_bucket(block, ctx)
+
+
+RUNNERS[BucketConfig] = _run_bucket
 
 
 def run_block(block: Any, ctx: Context) -> int:
