@@ -17,6 +17,8 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 from urllib.parse import quote_plus
@@ -29,7 +31,7 @@ from aws_s3_wodle.lab.buckets import BucketsLab
 from aws_s3_wodle.lab.engine import DatagramEngine
 from aws_s3_wodle.lab.faults import FaultProxy, Rule
 from aws_s3_wodle.lab.ocsf import write_ocsf_parquet
-from aws_s3_wodle.lab.security_lake import lab_env
+from aws_s3_wodle.lab.security_lake import SecurityLakeLab, lab_env
 
 from .conftest import run_wodle
 
@@ -362,15 +364,16 @@ def test_bad_objects_and_bodies_between_good_ones(lab, tmp_path):
     assert lab.queue_depth() == 0 and logs.queue_depth() == 0
 
 
-def test_two_consumers_slow_engine_short_visibility(lab, tmp_path):
-    """Visibility 5 s, objects that take ~15 s to deliver, two consumers on two 'hosts': none sent twice."""
-    rows, rate = 300, 20.0  # the engine reads 20 events/s and its queue holds 10: ~15 s per object
-    for i in range(2):
-        lab.add_generated(rows, seed=60 + i)
+# --- the two scenarios that mostly wait on a slow engine run in the background, beside the others
+# (own queues, sockets and processes), so their ~25 s of waiting does not add to the suite's time.
+# They run in threads: no boto3 in them (its default session is not thread-safe); labs are built before.
+
+def _two_consumers(tmp_path: Path, lab) -> dict:
+    """Visibility 5 s, objects that take ~15 s to deliver, two consumers on two 'hosts' (own state each)."""
     conf = write_conf(tmp_path, lab, visibility_timeout=5)
     with FaultProxy(lab.endpoint) as proxy, \
-            DatagramEngine(str(tmp_path / "a" / "queue"), rate=rate) as engine_a, \
-            DatagramEngine(str(tmp_path / "b" / "queue"), rate=rate) as engine_b:
+            DatagramEngine(str(tmp_path / "a" / "queue"), rate=SLOW_RATE) as engine_a, \
+            DatagramEngine(str(tmp_path / "b" / "queue"), rate=SLOW_RATE) as engine_b:
         a = start_wodle(lab, conf, "--socket", engine_a.path, "--sqs-wait", "1", endpoint=proxy.endpoint,
                         state=tmp_path / "a" / "state")
         time.sleep(1.0)
@@ -378,25 +381,13 @@ def test_two_consumers_slow_engine_short_visibility(lab, tmp_path):
                         state=tmp_path / "b" / "state")
         out_a, out_b = a.communicate(timeout=120), b.communicate(timeout=120)
         settle(engine_a, engine_b)
-        renewals = proxy.count("sqs", "ChangeMessageVisibilityBatch")
-    assert a.returncode == 0 and b.returncode == 0, out_a[1] + out_b[1]
-    for engine in (engine_a, engine_b):  # each consumer delivered one object, and it took > 2 visibility timeouts
-        assert len(engine.datagrams) == rows
-        assert engine.last_at - engine.first_at > 12
-    assert renewals >= 2 * 4
-    _, duplicates, lost = account("visibility 5 s, 15 s per object, two consumers",
-                                  expected_uids(*((60 + i, rows) for i in range(2))), uids(engine_a, engine_b))
-    assert lost == 0 and duplicates == 0
-    assert lab.queue_depth() == 0
+        return {"codes": (a.returncode, b.returncode), "stderr": out_a[1] + out_b[1],
+                "engines": [(len(e.datagrams), e.last_at - e.first_at) for e in (engine_a, engine_b)],
+                "renewals": proxy.count("sqs", "ChangeMessageVisibilityBatch"), "got": uids(engine_a, engine_b)}
 
 
-def test_credentials_expiring_during_a_run_are_refreshed(lab, tmp_path):
-    """STS (through the proxy) grants 302 s sessions and refuses expired keys; the run outlives 3 sessions.
-
-    The wodle refreshes assumed-role credentials 300 s before they expire, so each session is used for
-    2 s here; a run of ~6 s needs several AssumeRole calls and must never send an expired key.
-    """
-    obj = lab.add_generated(300, seed=70)
+def _short_sessions(tmp_path: Path, lab) -> dict:
+    """STS (through the proxy) grants 302 s sessions and refuses expired keys; a run of ~6 s at --debug 3."""
     conf = write_conf(tmp_path, lab, visibility_timeout=2)
     with FaultProxy(lab.endpoint, session_seconds=302) as proxy, \
             DatagramEngine(str(tmp_path / "queue"), rate=50) as engine:
@@ -406,22 +397,64 @@ def test_credentials_expiring_during_a_run_are_refreshed(lab, tmp_path):
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode(errors="replace")
         out, err = proc.communicate(timeout=120)
         settle(engine)
-        assume_calls = proxy.count("sts", "AssumeRole")
-        expired = proxy.count(fault="ExpiredToken")
-        secrets = set(proxy.secrets)
-        ages = [c.key_age for c in proxy.calls if c.key_age is not None]
-    assert proc.returncode == 0, err[-3000:]
-    assert engine.last_at - engine.first_at > 5
-    assert assume_calls >= 3, assume_calls
-    assert expired == 0
+        return {"code": proc.returncode, "out": out, "err": err, "cmdline": cmdline,
+                "span": engine.last_at - engine.first_at, "assume_calls": proxy.count("sts", "AssumeRole"),
+                "expired": proxy.count(fault="ExpiredToken"), "secrets": set(proxy.secrets),
+                "ages": [c.key_age for c in proxy.calls if c.key_age is not None], "got": uids(engine)}
+
+
+SLOW_ROWS, SLOW_RATE = 300, 20.0  # the engine reads 20 events/s and its queue holds 10: ~15 s per object
+
+
+def _new_lab(moto_server) -> SecurityLakeLab:
+    suffix = uuid.uuid4().hex[:10]
+    return SecurityLakeLab(endpoint=moto_server.endpoint, queue_name=f"AmazonSecurityLake-{suffix}-Main-Queue",
+                           role_name=f"lake-subscriber-{suffix}").create()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def background(moto_server, tmp_path_factory):
+    two = _new_lab(moto_server)
+    for i in range(2):
+        two.add_generated(SLOW_ROWS, seed=60 + i)
+    short = _new_lab(moto_server)
+    short.add_generated(300, seed=70)
+    with ThreadPoolExecutor(2) as pool:
+        yield {"two_consumers": (two, pool.submit(_two_consumers, tmp_path_factory.mktemp("two-consumers"), two)),
+               "short_sessions": (short, pool.submit(_short_sessions, tmp_path_factory.mktemp("sessions"), short))}
+
+
+def test_two_consumers_slow_engine_short_visibility(background):
+    """Visibility 5 s, objects that take ~15 s to deliver, two consumers on two 'hosts': none sent twice."""
+    lab, future = background["two_consumers"]
+    r = future.result(timeout=180)
+    assert r["codes"] == (0, 0), r["stderr"]
+    for count, span in r["engines"]:  # each consumer delivered one object, and it took > 2 visibility timeouts
+        assert count == SLOW_ROWS and span > 12
+    assert r["renewals"] >= 2 * 4
+    _, duplicates, lost = account("visibility 5 s, 15 s per object, two consumers",
+                                  expected_uids(*((60 + i, SLOW_ROWS) for i in range(2))), r["got"])
+    assert lost == 0 and duplicates == 0
+    assert lab.queue_depth() == 0
+
+
+def test_credentials_expiring_during_a_run_are_refreshed(background):
+    """The wodle refreshes assumed-role credentials 300 s before they expire, so each 302 s session is
+    used for 2 s here; a run of ~6 s needs several AssumeRole calls and must never send an expired key."""
+    lab, future = background["short_sessions"]
+    r = future.result(timeout=180)
+    assert r["code"] == 0, r["err"][-3000:]
+    assert r["span"] > 5
+    assert r["assume_calls"] >= 3, r["assume_calls"]
+    assert r["expired"] == 0
     # every SQS/S3 call (main thread and visibility thread) was signed with a key at most ~2 s old
-    print(f"AssumeRole calls: {assume_calls}; calls signed with assumed keys: {len(ages)}, oldest key used: "
+    ages = r["ages"]
+    print(f"AssumeRole calls: {r['assume_calls']}; calls signed with assumed keys: {len(ages)}, oldest key used: "
           f"{max(ages):.2f} s")
     assert len(ages) > 10 and max(ages) < 3.0, max(ages)
-    for secret in secrets | {lab.external_id, "lab-secret-key"}:
-        assert secret not in err and secret not in out and secret not in cmdline
-    _, duplicates, lost = account("role sessions usable 2 s, run of ~6 s", expected_uids((70, obj.rows)),
-                                  uids(engine))
+    for secret in r["secrets"] | {lab.external_id, "lab-secret-key"}:
+        assert secret not in r["err"] and secret not in r["out"] and secret not in r["cmdline"]
+    _, duplicates, lost = account("role sessions usable 2 s, run of ~6 s", expected_uids((70, 300)), r["got"])
     assert lost == 0 and duplicates == 0
 
 
