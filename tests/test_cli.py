@@ -27,7 +27,7 @@ def test_scheduler_runs_on_interval_and_stops_cleanly_on_sigterm(lab, engine, tm
     conf = tmp_path / "ossec.conf"
     conf.write_text(lab.ossec_conf(interval="2s"))
     proc = subprocess.Popen([sys.executable, "-m", "aws_s3_wodle", "--config", str(conf), "--socket", engine.path,
-                             "--sqs-wait", "0"], env={**os.environ, **lab_env(lab.endpoint, lab.region)},
+                             "--sqs-wait", "0", "--state-dir", str(tmp_path / "state")], env={**os.environ, **lab_env(lab.endpoint, lab.region)},
                             stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
