@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aws-s3-wodle",
         description="Pull AWS security data (Amazon Security Lake) into Wazuh's analysis engine. "
-                    "Subcommands: 'aws-s3-wodle lab --help' for the local lab.")
+                    "Subcommands: 'aws-s3-wodle test --help' checks AWS and engine connectivity; "
+                    "'aws-s3-wodle lab --help' for the local lab.")
     p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="ossec.conf to read (default %(default)s)")
     p.add_argument("--once", action="store_true", help="run every enabled block once, then exit "
                    "(for a manager that calls us on its own interval)")
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-nulls", action="store_true", help="keep null fields in events (dropped by default)")
     p.add_argument("--engine-retry", type=float, default=30.0,
                    help="seconds to keep retrying when the engine's socket refuses (default %(default)s)")
+    p.add_argument("--metrics-file", help="write Prometheus metrics (text format) to this file after every run")
     p.add_argument("--version", action="version", version=f"aws-s3-wodle {__version__}")
     return p
 
@@ -74,7 +76,8 @@ def _install_signals(stop: threading.Event) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)  # before the heavy imports: a bad config fails fast
+    # before the heavy imports: a bad config fails fast (a Wazuh-style call brings its config built from flags)
+    config = getattr(args, "prebuilt_config", None) or load_config(args.config)
     from .runner import Context, run_block
     from .schedule import BlockScheduler
 
@@ -86,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
     _install_signals(stop)
     sink = _make_sink(args)
     options = RunOptions(wait_seconds=args.sqs_wait)
-    ctx = Context(sink=sink, options=options, stop=stop, batch_size=args.batch_size, keep_nulls=args.keep_nulls)
+    observers = _observers(args)
+    ctx = Context(sink=sink, options=options, stop=stop, batch_size=args.batch_size, keep_nulls=args.keep_nulls,
+                  **observers)
     try:
         if args.once:
             worst = EXIT_OK
@@ -101,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         for wodle, block in blocks:
             opts = RunOptions(**{**vars(options), "skip_on_error": wodle.skip_on_error})
             block_ctx = Context(sink=sink, options=opts, stop=stop, batch_size=args.batch_size,
-                                keep_nulls=args.keep_nulls)
+                                keep_nulls=args.keep_nulls, **observers)
             schedulers.append(BlockScheduler(block.label, wodle, lambda b=block, c=block_ctx: run_block(b, c), stop,
                                              args.run_on_start or wodle.run_on_start))
         log.info("Started with %d block(s) from %s", len(schedulers), args.config)
@@ -114,6 +119,21 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         sink.close()
+        if observers["progress"] is not None:
+            observers["progress"].close()
+
+
+def _observers(args: argparse.Namespace) -> dict:
+    """Metrics file (--metrics-file) and the live progress line (only on a terminal)."""
+    metrics = None
+    if getattr(args, "metrics_file", None):
+        from .metrics import Metrics
+        metrics = Metrics(args.metrics_file)
+    progress = None
+    if args.output != "-":  # stdout carries events then; keep the terminal for them
+        from .progress import Progress
+        progress = Progress.for_terminal(sys.stderr)
+    return {"metrics": metrics, "progress": progress}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -121,6 +141,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if argv and argv[0] == "lab":
         from .lab.cli import main as lab_main
         return lab_main(argv[1:])
+    if argv and argv[0] == "test":
+        from .connectivity import main as test_main
+        return test_main(argv[1:])
+    from .wazuh_args import is_wazuh_call
+    if is_wazuh_call(argv):  # the manager's own command line (drop-in for wodles/aws/aws-s3)
+        from .wazuh_args import main as wazuh_main
+        return wazuh_main(argv)
     args = build_parser().parse_args(argv)
     logsetup.setup(args.debug)
     try:

@@ -4,11 +4,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator, Optional
 
 from .aws import make_session
 from .config import SecurityLakeSubscriber
-from .errors import EXIT_OK, EXIT_PARTIAL, WodleError
+from .errors import EXIT_AWS, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_SINK, WodleError
 from .formats.parquet import iter_parquet_events
 from .log import register_secrets
 from .notifications import ObjectRef
@@ -29,6 +29,8 @@ class Context:
     stop: threading.Event
     batch_size: int = 5000
     keep_nulls: bool = False
+    metrics: Optional[Any] = None   # metrics.Metrics when --metrics-file is given
+    progress: Optional[Any] = None  # progress.Progress when run by hand on a terminal
 
 
 def security_lake_decoder(ctx: Context) -> Decoder:
@@ -47,10 +49,28 @@ def run_subscriber(block: Any, ctx: Context) -> RunStats:
     queue = SqsQueue(clients.sqs(), block.sqs_name, wait_seconds=ctx.options.wait_seconds,
                      max_messages=ctx.options.max_messages, visibility_timeout=ctx.options.visibility_timeout)
     run = SubscriberRun(block.label, queue, clients.s3(), DECODERS[type(block)](ctx), ctx.sink, ctx.options, ctx.stop)
+    if ctx.progress:
+        ctx.progress.watch(run.stats)
     try:
         return run.run()
     finally:
+        if ctx.progress:
+            ctx.progress.unwatch(run.stats)
         log.info(run.stats.summary())
+        observe(ctx, block, run.stats, queue)
+
+
+def observe(ctx: Context, block: Any, stats: RunStats, queue: Optional[SqsQueue] = None) -> None:
+    """Hand a run's counters to the metrics (with the queue's depth after the run), when they are on."""
+    if ctx.metrics is None:
+        return
+    depth = None
+    if queue is not None:
+        try:
+            depth = queue.approximate_depth()
+        except Exception as exc:  # noqa: BLE001 - a metric must never fail a run
+            log.debug("Queue depth of '%s' unavailable for the metrics: %s", queue.name, exc)
+    ctx.metrics.observe(block, stats, depth)
 
 
 # Block type -> how to run it once. Other block kinds (bucket listings) register here.
@@ -64,5 +84,13 @@ def run_block(block: Any, ctx: Context) -> int:
         stats = RUNNERS[type(block)](block, ctx)
     except WodleError as exc:
         log.error("%s: %s", block.label, exc)
+        if ctx.metrics is not None:
+            ctx.metrics.run_done(block, "failed", _ERROR_CLASSES.get(exc.exit_code, "run"))
         return exc.exit_code
+    if ctx.metrics is not None:
+        ctx.metrics.run_done(block, "partial" if stats.errors else "ok")
     return EXIT_PARTIAL if stats.errors else EXIT_OK
+
+
+# Exit code of a run-ending error -> its class in the metrics.
+_ERROR_CLASSES = {EXIT_AWS: "aws", EXIT_SINK: "sink", EXIT_INTERRUPTED: "interrupted"}

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Optional
 
 
 @dataclass
@@ -17,6 +19,21 @@ class RunStats:
     oversized: int = 0       # events too big for the engine, recorded instead of sent
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
+    error_classes: Counter = field(default_factory=Counter)  # errors by class: notification, missing, denied, ...
+    in_flight_events: int = 0   # events of the object being delivered, not yet counted in `events` (progress)
+    oldest_age: Optional[float] = None  # seconds between sending and acknowledging the oldest message of the run
+
+    def error(self, kind: str) -> None:
+        """Count one failed object or message, by class (for the metrics)."""
+        self.errors += 1
+        self.error_classes[kind] += 1
+
+    def acknowledged(self, sent_timestamp_ms: Optional[int]) -> None:
+        """A message was deleted after delivery; its age (SQS SentTimestamp to now) feeds the metrics."""
+        self.deleted += 1
+        if sent_timestamp_ms is not None:
+            age = max(0.0, time.time() - sent_timestamp_ms / 1000)
+            self.oldest_age = age if self.oldest_age is None else max(self.oldest_age, age)
 
     def finish(self) -> "RunStats":
         self.seconds = time.monotonic() - self.started

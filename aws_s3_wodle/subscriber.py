@@ -66,7 +66,7 @@ class SubscriberRun:
         try:
             note = parse_body(message.body)
         except NotificationError as exc:
-            self.stats.errors += 1
+            self.stats.error("notification")
             log.error("SQS message %s of queue '%s' is not a notification we understand (%s); left in the queue "
                       "for its redrive policy", message.message_id, self.queue.name, exc)
             return False
@@ -81,7 +81,7 @@ class SubscriberRun:
                 self._deliver(ref)
             except ObjectError as exc:
                 failed += 1
-                self.stats.errors += 1
+                self.stats.error(exc.kind)
                 log.error("Cannot deliver %s (message %s): %s; the message stays in the queue", exc.key and
                           f"s3://{exc.bucket}/{exc.key}", message.message_id, exc.reason)
                 if not self.options.skip_on_error:
@@ -89,7 +89,7 @@ class SubscriberRun:
         if failed:
             return False
         self.queue.delete(message)
-        self.stats.deleted += 1
+        self.stats.acknowledged(message.sent_timestamp_ms)
         return True
 
     def _deliver(self, ref: ObjectRef) -> None:
@@ -106,10 +106,12 @@ class SubscriberRun:
                     events += result.sent
                     sent_bytes += result.bytes
                     self.stats.oversized += result.oversized
+                    self.stats.in_flight_events = events
             except DecodeError as exc:
                 raise ObjectError(ref.bucket, ref.key, f"cannot decode after {events} events: {exc}",
                                   kind="corrupt") from None
             finally:
+                self.stats.in_flight_events = 0
                 self.stats.events += events
                 self.stats.bytes += sent_bytes
         self.stats.objects += 1
