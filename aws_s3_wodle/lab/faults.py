@@ -18,7 +18,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
+from typing import Callable, Optional
 from urllib.parse import parse_qs, urlsplit
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
@@ -36,16 +36,25 @@ class Fault:
     code: str
     message: str = "Injected by the fault proxy"
     times: Optional[int] = None  # how many calls to fail; None = every call
+    when: Optional[Callable[[dict[str, str]], bool]] = None  # also require this of the request's parameters
     hits: int = 0
 
-    def matches(self, service: str, action: str) -> bool:
+    def matches(self, service: str, action: str, params: dict[str, str]) -> bool:
         if self.times is not None and self.hits >= self.times:
             return False
-        return service == self.service and (self.action is None or re.fullmatch(self.action, action) is not None)
+        if service != self.service or (self.action is not None and re.fullmatch(self.action, action) is None):
+            return False
+        return self.when is None or bool(self.when(params))
 
 
 def access_denied(service: str, action: str, message: str = "", **kw) -> Fault:
     return Fault(service, action, 403, "AccessDenied", message or f"not authorized to perform: {service}:{action}", **kw)
+
+
+def require_external_id(expected: str) -> Fault:
+    """STS as AWS runs it for a role whose trust policy has an sts:ExternalId condition (moto checks none)."""
+    return Fault("sts", "AssumeRole", 403, "AccessDenied", "not authorized to perform: sts:AssumeRole (external id)",
+                 when=lambda params: params.get("ExternalId") != expected)
 
 
 def throttled(service: str, action: str, **kw) -> Fault:
@@ -82,10 +91,10 @@ class FaultProxy:
         with self.lock:
             self.faults.clear()
 
-    def _pick(self, service: str, action: str) -> Optional[Fault]:
+    def _pick(self, service: str, action: str, params: dict[str, str]) -> Optional[Fault]:
         with self.lock:
             for fault in self.faults:
-                if fault.matches(service, action):
+                if fault.matches(service, action, params):
                     fault.hits += 1
                     self.seen.append(Seen(service, action, True))
                     return fault
@@ -118,17 +127,22 @@ class FaultProxy:
         self.stop()
 
 
-def classify(method: str, path: str, headers, body: bytes) -> tuple[str, str, str]:
-    """(service, action, protocol) of a signed AWS request."""
+def classify(method: str, path: str, headers, body: bytes) -> tuple[str, str, str, dict[str, str]]:
+    """(service, action, protocol, parameters) of a signed AWS request."""
     m = _SCOPE.search(headers.get("Authorization", ""))
     service = m.group(1) if m else "unknown"
     target = headers.get("X-Amz-Target")
     if target:
-        return service, target.rsplit(".", 1)[-1], "json"
+        try:
+            params = {k: str(v) for k, v in json.loads(body or b"{}").items()}
+        except (ValueError, AttributeError):
+            params = {}
+        return service, target.rsplit(".", 1)[-1], "json", params
     if method == "POST" and "x-www-form-urlencoded" in headers.get("Content-Type", ""):
-        action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
-        return service, action, "query"
-    return service, f"{method} {urlsplit(path).path}", "rest"
+        params = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        return service, params.get("Action", ""), "query", params
+    query = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
+    return service, f"{method} {urlsplit(path).path}", "rest", query
 
 
 def error_response(fault: Fault, protocol: str) -> tuple[bytes, dict[str, str]]:
@@ -175,8 +189,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         body = self._body()
-        service, action, protocol = classify(self.command, self.path, self.headers, body)
-        fault = self.owner._pick(service, action)
+        service, action, protocol, params = classify(self.command, self.path, self.headers, body)
+        fault = self.owner._pick(service, action, params)
         if fault is not None:
             payload, headers = error_response(fault, protocol)
             self._reply(fault.status, headers, payload)

@@ -1,0 +1,189 @@
+"""The Wazuh manager's own command lines run one pass, with its output format and distinct exit codes.
+
+wazuh-modulesd builds the command of a subscriber block like this (wm_aws.c, wm_aws_run_subscriber), then
+splits it on spaces and runs it from the Wazuh directory; `wazuh_command` below does the same.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from aws_s3_wodle.lab.faults import require_external_id
+from aws_s3_wodle.lab.security_lake import lab_env
+from aws_s3_wodle.wazuh_args import FLAGS, is_wazuh_call
+
+from .conftest import run_cli
+
+LINE = re.compile(r"^(DEBUG|INFO|WARNING|ERROR): ")
+
+
+def wazuh_command(sub: dict, debug: int = 0, skip_on_error: bool = True) -> list[str]:
+    """The command string wm_aws.c builds for a <subscriber>, split on spaces as wm_exec does."""
+    cmd = "wodles/aws/aws-s3"
+    cmd += f" --subscriber {sub['type']} --queue {sub['sqs_name']}"
+    for flag, key in (("--external_id", "external_id"), ("--iam_role_arn", "iam_role_arn"),
+                      ("--iam_role_duration", "iam_role_duration"), ("--aws_profile", "aws_profile"),
+                      ("--sts_endpoint", "sts_endpoint"), ("--service_endpoint", "service_endpoint"),
+                      ("--discard-field", "discard_field"), ("--discard-regex", "discard_regex")):
+        if sub.get(key):
+            cmd += f" {flag} {sub[key]}"
+    if debug:
+        cmd += f" --debug {debug}"
+    if skip_on_error:
+        cmd += " --skip_on_error"
+    return cmd.split(" ")
+
+
+def run_as_manager(lab, argv: list[str], wazuh_dir, *, env=None, pass_fds=(), extra=("--sqs-wait", "1")):
+    """argv[0] is the manager's script path; our entry point takes its place, as the wrapper installs it."""
+    full_env = {**os.environ, **lab_env(lab.endpoint, lab.region), **(env or {})}
+    full_env = {k: v for k, v in full_env.items() if v is not None}
+    args = [sys.executable, "-m", "aws_s3_wodle", "--wazuh-path", str(wazuh_dir), *extra, *argv[1:]]
+    return subprocess.run(args, env=full_env, capture_output=True, text=True, timeout=120, pass_fds=pass_fds)
+
+
+def _events(engine, n, wait=5.0):
+    deadline = time.monotonic() + wait
+    while len(engine.datagrams) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return engine.datagrams
+
+
+def _sub(lab, **kw) -> dict:
+    return {"type": "security_lake", "sqs_name": lab.queue_name, "external_id": lab.external_id,
+            "iam_role_arn": lab.role_arn, **kw}
+
+
+def _only_wazuh_lines(out: str) -> None:
+    lines = [l for l in out.splitlines() if l.strip()]
+    assert lines, "no output at all"
+    bad = [l for l in lines if not LINE.match(l)]
+    assert not bad, bad
+
+
+def test_manager_command_line_delivers_one_pass(lab, engine, tmp_path):
+    obj = lab.add_generated(300, seed=50)
+    argv = wazuh_command(_sub(lab))
+    assert argv[:5] == ["wodles/aws/aws-s3", "--subscriber", "security_lake", "--queue", lab.queue_name]
+    proc = run_as_manager(lab, argv, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(_events(engine, obj.rows)) == obj.rows
+    assert all(d.startswith(b"1:Wazuh-AWS:{") for d in engine.datagrams)
+    assert lab.queue_depth() == 0
+    _only_wazuh_lines(proc.stdout)
+    assert proc.stderr == ""
+    assert re.search(r"^INFO: Run of security_lake subscriber .* 300 events", proc.stdout, re.M)
+    assert lab.external_id not in proc.stdout
+
+
+def test_every_subscriber_flag_with_its_meaning(lab, engine, tmp_path, fault_proxy):
+    """Profile, role with external id and duration, STS and S3 endpoints, debug 3: each one takes effect."""
+    obj = lab.add_generated(120, seed=51)
+    creds = tmp_path / "credentials"
+    creds.write_text("[wazuh-lab]\naws_access_key_id = lab-access-key\naws_secret_access_key = lab-secret-key\n")
+    env = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS_SHARED_CREDENTIALS_FILE": str(creds),
+           "AWS_CONFIG_FILE": str(tmp_path / "no-config")}
+    fault_proxy.add(require_external_id(lab.external_id))  # STS that checks the external id, as AWS does
+    argv = wazuh_command(_sub(lab, iam_role_duration="900", aws_profile="wazuh-lab", sts_endpoint=fault_proxy.endpoint,
+                              service_endpoint=fault_proxy.endpoint), debug=3)
+    proc = run_as_manager(lab, argv, tmp_path, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(_events(engine, obj.rows)) == obj.rows
+    seen = {(s.service, s.action.split(" ")[0], s.faulted) for s in fault_proxy.seen}
+    assert ("sts", "AssumeRole", False) in seen       # through --sts_endpoint, with the right external id
+    assert ("s3", "GET", False) in seen               # the object through --service_endpoint
+    assert not any(s.service == "sqs" for s in fault_proxy.seen)  # SQS is not the S3 endpoint's business
+    _only_wazuh_lines(proc.stdout)
+    assert "DEBUG: " in proc.stdout                  # --debug 3 shows debug lines (and botocore's)
+    for secret in (lab.external_id, "lab-secret-key"):
+        assert secret not in proc.stdout + proc.stderr
+
+
+def test_wrong_external_id_is_refused(lab, engine, tmp_path, fault_proxy):
+    lab.add_generated(10, seed=52)
+    fault_proxy.add(require_external_id("the-one-in-the-trust-policy"))
+    proc = run_as_manager(lab, wazuh_command(_sub(lab, sts_endpoint=fault_proxy.endpoint)), tmp_path)
+    assert proc.returncode == 3, proc.stdout
+    assert re.search(r"^ERROR: .*AssumeRole.*AccessDenied \(HTTP 403\)", proc.stdout, re.M)
+    assert engine.datagrams == [] and lab.queue_depth() == 1
+
+
+def test_external_id_from_a_file_descriptor(lab, engine, tmp_path, fault_proxy):
+    """The wrapper hands the external id over a pipe, so the long-running process never shows it in `ps`."""
+    obj = lab.add_generated(30, seed=53)
+    fault_proxy.add(require_external_id(lab.external_id))
+    argv = [a for a in wazuh_command(_sub(lab, sts_endpoint=fault_proxy.endpoint)) if a not in ("--external_id",
+                                                                                             lab.external_id)]
+    r, w = os.pipe()
+    os.write(w, (lab.external_id + "\n").encode())
+    os.close(w)
+    try:
+        proc = run_as_manager(lab, argv, tmp_path, pass_fds=(r,), extra=("--sqs-wait", "1", "--external_id-fd", str(r)))
+    finally:
+        os.close(r)
+    assert proc.returncode == 0, proc.stdout
+    assert len(_events(engine, obj.rows)) == obj.rows
+
+
+@pytest.mark.parametrize("change,code,text", [
+    (dict(sqs_name="AmazonSecurityLake-none-Main-Queue"), 3, "cannot be found"),
+    (dict(iam_role_duration="60"), 2, "--iam_role_duration: invalid value '60'"),
+    (dict(iam_role_arn="not-an-arn"), 2, "--iam_role_arn: invalid value"),
+    (dict(discard_field="a", discard_regex="b"), 2, "not available for Security Lake"),
+    (dict(type="buckets"), 2, "--subscriber buckets is not supported by this version of aws-s3-wodle yet"),
+    (dict(type="security_hub"), 2, "--subscriber security_hub is not supported"),
+])
+def test_distinct_exit_codes_and_error_lines(lab, tmp_path, change, code, text):
+    proc = run_as_manager(lab, wazuh_command(_sub(lab, **change)), tmp_path)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    _only_wazuh_lines(proc.stdout)
+    assert any(l.startswith("ERROR: ") and text in l for l in proc.stdout.splitlines()), proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_engine_down_is_exit_4_and_nothing_acknowledged(lab, tmp_path):
+    lab.add_generated(10, seed=54)
+    proc = run_as_manager(lab, wazuh_command(_sub(lab)), tmp_path, extra=("--sqs-wait", "1", "--engine-retry", "0.5"))
+    assert proc.returncode == 4, proc.stdout
+    _only_wazuh_lines(proc.stdout)
+    assert lab.queue_depth() == 1
+
+
+def test_bucket_and_service_modes_say_not_supported(lab, tmp_path):
+    for argv in ("wodles/aws/aws-s3 --bucket my-trail-bucket --aws_account_id 123456789012 --regions us-east-1 "
+                 "--only_logs_after 2026-JAN-01 --type cloudtrail --skip_on_error",
+                 "wodles/aws/aws-s3 --service inspector --regions us-east-1 --skip_on_error"):
+        proc = run_as_manager(lab, argv.split(" "), tmp_path)
+        assert proc.returncode == 2, proc.stdout
+        assert proc.stdout.startswith("ERROR: ") and "not supported by this version" in proc.stdout
+
+
+def test_skip_on_error_flag_sets_the_section_option():
+    from aws_s3_wodle.wazuh_args import build_parser, translate
+    base = ["--subscriber", "security_lake", "--queue", "q"]
+    with_flag = translate(build_parser().parse_args(base + ["--skip_on_error"]))
+    without = translate(build_parser().parse_args(base))
+    assert with_flag.wodles[0].skip_on_error is True and without.wodles[0].skip_on_error is False
+
+
+def test_flag_table_covers_every_flag_wm_aws_passes():
+    """Every flag wm_aws.c passes for subscribers, buckets and services is known (no 'unrecognized')."""
+    names = {n for f in FLAGS for n in f.names}
+    wm_aws = ["--subscriber", "--queue", "--external_id", "--iam_role_arn", "--iam_role_duration", "--aws_profile",
+              "--sts_endpoint", "--service_endpoint", "--discard-field", "--discard-regex", "--debug",
+              "--skip_on_error", "--bucket", "--remove", "--access_key", "--secret_key", "--aws_organization_id",
+              "--aws_account_id", "--aws_account_alias", "--trail_prefix", "--trail_suffix", "--only_logs_after",
+              "--regions", "--type", "--service", "--aws_log_groups", "--remove-log-streams"]
+    assert set(wm_aws) <= names
+    assert is_wazuh_call(["--subscriber", "security_lake"]) and is_wazuh_call(["-b", "x"])
+    assert not is_wazuh_call(["--config", "x", "--once"])
+
+
+def test_our_own_command_line_is_untouched(lab, tmp_path):
+    proc = run_cli(lab, "--config", str(tmp_path / "missing.conf"), "--once")
+    assert proc.returncode == 1 and "cannot be read" in proc.stderr
