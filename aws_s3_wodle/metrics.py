@@ -7,6 +7,7 @@ written to a temporary name and renamed over PATH, so a reader never sees half a
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any, Optional
@@ -94,6 +95,7 @@ class Metrics:
 
     def write(self) -> None:
         try:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
             write_to_textfile(self.path, self.registry)  # temporary file + rename: atomic for readers
         except OSError as exc:
             log.warning("Cannot write the metrics file %s: %s", self.path, exc.strerror or exc)
