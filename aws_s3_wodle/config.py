@@ -93,10 +93,15 @@ def parse_text(text: str) -> str:
 
 
 def option(parse: Callable[[str], Any] = parse_text, *, help: str, default: Any = None,
-           required: bool = False, secret: bool = False, element: Optional[str] = None) -> Any:
-    """Declare a config option: element name (the field name unless given), check, default and help."""
+           required: bool = False, secret: bool = False, element: Optional[str] = None,
+           attributes: tuple = ()) -> Any:
+    """Declare a config option: element name (the field name unless given), check, default and help.
+
+    With `attributes` (e.g. ("field",)), the parser is called as parse(text, {name: value}) so an element
+    like `<discard_regex field="a.b">` is checked as one value.
+    """
     return field(default=default, metadata={"parse": parse, "help": help, "required": required,
-                                            "secret": secret, "element": element})
+                                            "secret": secret, "element": element, "attributes": attributes})
 
 
 @dataclass
@@ -114,12 +119,12 @@ class AwsAccess:
 
     aws_profile: Optional[str] = option(help="Profile of the shared AWS credentials/config files to start from; "
                                              "the standard chain (environment, files, instance role) when absent.")
-    iam_role_arn: Optional[str] = option(parse_role_arn, help="Role to assume (the Security Lake subscriber role); "
+    iam_role_arn: Optional[str] = option(parse_role_arn, help="Role to assume (for Security Lake, the subscriber role); "
                                                              "credentials are refreshed before they expire.")
     iam_role_duration: Optional[int] = option(parse_role_duration, help="Session length of the assumed role in "
                                                                         "seconds, 900 to 43200 (AWS default 3600).")
     external_id: Optional[str] = option(secret=True, help="External ID the role's trust policy requires "
-                                                          "(given by Security Lake when the subscriber was created). "
+                                                          "(for Security Lake, given when the subscriber was created). "
                                                           "Never logged.")
     sts_endpoint: Optional[str] = option(parse_endpoint, help="STS endpoint for AssumeRole, e.g. a VPC endpoint "
                                                               "or a regional one.")
@@ -214,8 +219,13 @@ def _fill(obj: Any, element: etree._Element, path: str, where: str, skip: set[st
         if len(child):
             raise ConfigError(path, line, child.tag, "must hold a plain value, not other elements")
         text = (child.text or "").strip()
+        attributes = f.metadata.get("attributes") or ()
+        extra = set(child.attrib) - set(attributes)
+        if extra and attributes:
+            raise ConfigError(path, line, child.tag, f"unknown attribute {', '.join(sorted(extra))}; allowed: "
+                                                     f"{', '.join(attributes)}")
         try:
-            value = f.metadata["parse"](text)
+            value = f.metadata["parse"](text, dict(child.attrib)) if attributes else f.metadata["parse"](text)
         except ValueError as exc:
             shown = "" if f.metadata.get("secret") else f" '{text[:80]}'"
             raise ConfigError(path, line, child.tag, f"invalid value{shown}: {exc}") from None
@@ -313,6 +323,10 @@ def reference_markdown() -> str:
                 continue
             default = "required" if f.metadata["required"] else ("none" if f.default is None else
                       ("yes" if f.default is True else "no" if f.default is False else str(f.default)))
-            out.append(f"| `{f.metadata.get('element') or f.name}` | {default} | {f.metadata['help']} |")
+            attrs = "".join(f' {a}="..."' for a in f.metadata.get("attributes") or ())
+            out.append(f"| `{f.metadata.get('element') or f.name}{attrs}` | {default} | {f.metadata['help']} |")
         out.append("")
     return "\n".join(out)
+
+
+from . import subscriber_config  # noqa: E402,F401  (registers <subscriber type="buckets|security_hub">)

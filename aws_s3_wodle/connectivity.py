@@ -156,7 +156,8 @@ class BlockCheck:
 
     def __init__(self, block: Any, report: Report, wait_seconds: int) -> None:
         self.block, self.report, self.wait = block, report, wait_seconds
-        self.context: dict[str, str] = {"queue": getattr(block, "sqs_name", "") or "",
+        self.where = _queue_ref(getattr(block, "sqs_name", "") or "")
+        self.context: dict[str, str] = {"queue": self.where.name,
                                         "role": getattr(block, "iam_role_arn", None) or "the role",
                                         "endpoints": _endpoints(block)}
         self.base: Any = None
@@ -197,7 +198,7 @@ class BlockCheck:
         from .aws import DEFAULT_REGION
         b = self.block
         self.base = botocore.session.Session(profile=b.aws_profile) if b.aws_profile else botocore.session.Session()
-        self.region = self.base.get_config_variable("region") or DEFAULT_REGION
+        self.region = self.where.region or self.base.get_config_variable("region") or DEFAULT_REGION
         self.context["region"] = self.region
         if self.base.get_credentials() is None:
             raise NoCredentialsError()
@@ -226,11 +227,14 @@ class BlockCheck:
 
     def queue(self) -> str:
         sqs = self.clients.sqs()
-        self.queue_url = sqs.get_queue_url(QueueName=self.block.sqs_name)["QueueUrl"]
+        lookup = {"QueueName": self.where.name}
+        if self.where.account:
+            lookup["QueueOwnerAWSAccountId"] = self.where.account
+        self.queue_url = sqs.get_queue_url(**lookup)["QueueUrl"]
         attrs = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=[
             "VisibilityTimeout", "RedrivePolicy", "ApproximateNumberOfMessages",
             "ApproximateNumberOfMessagesNotVisible", "MessageRetentionPeriod"])["Attributes"]
-        parts = [f"'{self.block.sqs_name}' found ({self.queue_url})",
+        parts = [f"'{self.where.name}' found ({self.queue_url})",
                  f"visibility timeout {attrs.get('VisibilityTimeout', '?')} s"]
         redrive = attrs.get("RedrivePolicy")
         if redrive:
@@ -282,7 +286,9 @@ class BlockCheck:
         resp = s3.get_object(Bucket=self.ref.bucket, Key=self.ref.key, Range="bytes=0-3")
         head = resp["Body"].read()
         size = str(resp.get("ContentRange", "")).rsplit("/", 1)[-1] or str(resp.get("ContentLength", "?"))
-        kind = "Parquet" if head == b"PAR1" else f"not Parquet (starts with {head!r})"
+        kind = next((name for magic, name in _MAGIC if head.startswith(magic)), "not compressed")
+        if getattr(self.block, "TYPE", "") == "security_lake" and kind != "Parquet":
+            kind = f"not Parquet (starts with {head!r}): Security Lake objects are Parquet"
         return f"s3:GetObject s3://{self.ref.bucket}/{self.ref.key}: readable, {size} bytes, {kind}"
 
     # --- helpers
@@ -303,6 +309,19 @@ class BlockCheck:
             session = boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                                     aws_session_token=creds["SessionToken"], region_name=self.region)
         return AwsClients(session, self.region, self.block.service_endpoint)
+
+
+_MAGIC = ((b"PAR1", "Parquet"), (b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip"))
+
+
+def _queue_ref(text: str) -> Any:
+    """The queue's name, and its region and owner when the block gives a URL or ARN."""
+    try:
+        from .subscriber_config import queue_ref
+        return queue_ref(text)
+    except (ImportError, ValueError):
+        from types import SimpleNamespace
+        return SimpleNamespace(name=text, region=None, account=None)
 
 
 def _endpoints(block: Any) -> str:

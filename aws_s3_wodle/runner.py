@@ -9,13 +9,13 @@ from typing import Any, BinaryIO, Callable, Iterator, Optional
 from .aws import make_session
 from .config import SecurityLakeSubscriber
 from .errors import EXIT_AWS, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_SINK, WodleError
-from .formats.parquet import iter_parquet_events
 from .log import register_secrets
 from .notifications import ObjectRef
 from .sinks import Sink
 from .sources.sqs import SqsQueue
 from .stats import RunStats
 from .subscriber import Decoder, RunOptions, SubscriberRun
+from .subscriber_config import queue_ref
 
 log = logging.getLogger("aws-s3-wodle")
 
@@ -34,6 +34,8 @@ class Context:
 
 
 def security_lake_decoder(ctx: Context) -> Decoder:
+    from .formats.parquet import iter_parquet_events  # pyarrow (~45 MB) only for the blocks that read Parquet
+
     def decode(spool: BinaryIO, ref: ObjectRef) -> Iterator[list[bytes]]:
         return iter_parquet_events(spool, batch_size=ctx.batch_size, keep_nulls=ctx.keep_nulls)
     return decode
@@ -43,12 +45,16 @@ def security_lake_decoder(ctx: Context) -> Decoder:
 DECODERS: dict[type, Callable[[Context], Decoder]] = {SecurityLakeSubscriber: security_lake_decoder}
 
 
-def run_subscriber(block: Any, ctx: Context) -> RunStats:
+def run_subscriber(block: Any, ctx: Context, decoder: Optional[Decoder] = None) -> RunStats:
+    """One run of an SQS subscriber block; `decoder` defaults to the one DECODERS registers for its type."""
     register_secrets(block.secrets())
-    clients = make_session(block)
-    queue = SqsQueue(clients.sqs(), block.sqs_name, wait_seconds=ctx.options.wait_seconds,
-                     max_messages=ctx.options.max_messages, visibility_timeout=ctx.options.visibility_timeout)
-    run = SubscriberRun(block.label, queue, clients.s3(), DECODERS[type(block)](ctx), ctx.sink, ctx.options, ctx.stop)
+    where = queue_ref(block.sqs_name)  # a URL or ARN names the queue's region and owner too
+    clients = make_session(block, where.region)
+    queue = SqsQueue(clients.sqs(), where.name, wait_seconds=ctx.options.wait_seconds,
+                     max_messages=ctx.options.max_messages, visibility_timeout=ctx.options.visibility_timeout,
+                     owner_account=where.account)
+    decoder = decoder or DECODERS[type(block)](ctx)
+    run = SubscriberRun(block.label, queue, clients.s3(), decoder, ctx.sink, ctx.options, ctx.stop)
     if ctx.progress:
         ctx.progress.watch(run.stats)
     try:
@@ -94,3 +100,6 @@ def run_block(block: Any, ctx: Context) -> int:
 
 # Exit code of a run-ending error -> its class in the metrics.
 _ERROR_CLASSES = {EXIT_AWS: "aws", EXIT_SINK: "sink", EXIT_INTERRUPTED: "interrupted"}
+
+
+from . import log_subscribers  # noqa: E402,F401  (registers the buckets and security_hub runners)

@@ -17,6 +17,7 @@ class RunStats:
     bytes: int = 0           # bytes accepted by the sink
     errors: int = 0          # objects or messages that failed (they stay queued unless configured otherwise)
     oversized: int = 0       # events too big for the engine, recorded instead of sent
+    discarded: int = 0       # events dropped by a discard_regex
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
     error_classes: Counter = field(default_factory=Counter)  # errors by class: notification, missing, denied, ...
@@ -45,6 +46,7 @@ class RunStats:
 
     def summary(self) -> str:
         extra = f", {self.oversized} oversized events recorded" if self.oversized else ""
+        extra += f", {self.discarded} discarded" if self.discarded else ""
         return (f"Run of {self.label} done: {self.messages} messages ({self.deleted} deleted), {self.objects} objects, "
                 f"{self.events} events, {self.bytes} bytes, {self.errors} errors{extra} in {self.seconds:.2f} s "
                 f"({self.rate:.1f} events/s)")

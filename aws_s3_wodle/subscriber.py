@@ -102,6 +102,7 @@ class SubscriberRun:
                     if self.stop.is_set():
                         raise Interrupted(f"stopped in the middle of {origin} after {events} events; its message "
                                           "stays in the queue and will be received again")
+                    self.stats.discarded += getattr(batch, "discarded", 0)  # dropped by discard_regex
                     result = self.sink.send_batch(batch, origin)
                     events += result.sent
                     sent_bytes += result.bytes

@@ -43,6 +43,7 @@ class Flag:
     switch: bool = False               # takes no value; sets the element to 'yes'
     kinds: tuple[str, ...] = ("subscriber", "bucket", "service")
     secret: bool = False
+    attribute: Optional[str] = None    # sets this attribute of `element` instead of its text
 
 
 # Every flag wm_aws.c passes (subscribers, buckets, services) plus the script's own extras (--reparse).
@@ -62,7 +63,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--sts_endpoint", "-st"), "sts_endpoint", "STS endpoint for AssumeRole", element="sts_endpoint"),
     Flag(("--service_endpoint", "-se"), "service_endpoint", "S3 (or service) endpoint", element="service_endpoint"),
     Flag(("--discard-field", "-df"), "discard_field", "event field the discard regex applies to",
-         element="discard_field"),
+         element="discard_regex", attribute="field"),
     Flag(("--discard-regex", "-dr"), "discard_regex", "events whose field matches are skipped",
          element="discard_regex"),
     Flag(("--skip_on_error", "-e"), "skip_on_error", "go on with the next object when one fails (Wazuh passes it "
@@ -193,7 +194,8 @@ def translate(ns: argparse.Namespace) -> cfg.Config:
     where = cfg.Location("<Wazuh command line>", 0)
     block.location = where
     label = f'<{cls.TAG} type="{cls.TYPE}">'
-    given: set[str] = set()
+    texts: dict[str, tuple[Flag, str]] = {}          # element -> (flag, its text)
+    attrs: dict[str, dict[str, str]] = {}             # element -> its attributes (e.g. discard_regex field=)
     for f in FLAGS:
         value = getattr(ns, f.dest, None)
         if f.element is None or value in (None, False):
@@ -201,20 +203,29 @@ def translate(ns: argparse.Namespace) -> cfg.Config:
         flag = f.names[0]
         if kind not in f.kinds:
             raise UsageError(f"{flag} does not apply to --{kind}")
-        opt = options.get(f.element)
-        if opt is None:
-            if f.element in ("discard_field", "discard_regex") and cls.TYPE == "security_lake":
+        if options.get(f.element) is None:
+            if f.element == "discard_regex" and cls.TYPE == "security_lake":
                 raise UsageError(f"{flag} is not available for Security Lake (Wazuh's module refuses "
                                  "<discard_regex> in a security_lake subscriber too)")
             raise UsageError(f"{flag} is not supported for {label} by this version of aws-s3-wodle")
-        text = "yes" if f.switch else str(value).strip()
+        if f.attribute:
+            attrs.setdefault(f.element, {})[f.attribute] = str(value).strip()
+        else:
+            texts[f.element] = (f, "yes" if f.switch else str(value).strip())
+    for element in attrs.keys() - texts.keys():
+        flag = next(f.names[0] for f in FLAGS if f.element == element and f.attribute)
+        text_flag = next(f.names[0] for f in FLAGS if f.element == element and not f.attribute)
+        raise UsageError(f"{flag} needs {text_flag} too")
+    for element, (f, text) in texts.items():
+        opt = options[element]
+        declared = opt.metadata.get("attributes") or ()
         try:
-            parsed = opt.metadata["parse"](text)
+            parsed = opt.metadata["parse"](text, attrs.get(element, {})) if declared else opt.metadata["parse"](text)
         except ValueError as exc:
             shown = "" if f.secret or opt.metadata.get("secret") else f" '{text[:80]}'"
-            raise UsageError(f"{flag}: invalid value{shown}: {exc}") from None
+            raise UsageError(f"{f.names[0]}: invalid value{shown}: {exc}") from None
         setattr(block, opt.name, parsed)
-        given.add(f.element)
+    given = set(texts)
     for element, opt in options.items():
         if opt.metadata.get("required") and element not in given:
             flags = [f.names[0] for f in FLAGS if f.element == element]

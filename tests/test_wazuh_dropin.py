@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from aws_s3_wodle.lab.buckets import BucketsLab
 from aws_s3_wodle.lab.faults import require_external_id
 from aws_s3_wodle.lab.security_lake import lab_env
 from aws_s3_wodle.wazuh_args import FLAGS, is_wazuh_call
@@ -135,8 +136,10 @@ def test_external_id_from_a_file_descriptor(lab, engine, tmp_path, fault_proxy):
     (dict(iam_role_duration="60"), 2, "--iam_role_duration: invalid value '60'"),
     (dict(iam_role_arn="not-an-arn"), 2, "--iam_role_arn: invalid value"),
     (dict(discard_field="a", discard_regex="b"), 2, "not available for Security Lake"),
-    (dict(type="buckets"), 2, "--subscriber buckets is not supported by this version of aws-s3-wodle yet"),
-    (dict(type="security_hub"), 2, "--subscriber security_hub is not supported"),
+    (dict(type="guardduty"), 2, "unknown subscriber type 'guardduty'; supported: "),
+    (dict(type="buckets", discard_field="action"), 2, "--discard-field needs --discard-regex too"),
+    (dict(type="buckets", discard_field="action", discard_regex="(unclosed"), 2,
+     "--discard-regex: invalid value '(unclosed': not a valid regular expression"),
 ])
 def test_distinct_exit_codes_and_error_lines(lab, tmp_path, change, code, text):
     proc = run_as_manager(lab, wazuh_command(_sub(lab, **change)), tmp_path)
@@ -187,3 +190,46 @@ def test_flag_table_covers_every_flag_wm_aws_passes():
 def test_our_own_command_line_is_untouched(lab, tmp_path):
     proc = run_cli(lab, "--config", str(tmp_path / "missing.conf"), "--once")
     assert proc.returncode == 1 and "cannot be read" in proc.stderr
+
+
+def _events_json(engine, n):
+    import json
+    return [json.loads(d[len(b"1:Wazuh-AWS:"):]) for d in _events(engine, n)]
+
+
+def test_buckets_subscriber_with_discard_flags(moto_server, engine, tmp_path):
+    """`--subscriber buckets` with Wazuh's --discard-field/--discard-regex: matching events are dropped."""
+    lab = BucketsLab(endpoint=moto_server.endpoint).create()
+    objects = lab.add_samples(("plain",), records=20)
+    drop = re.compile("log(in|out)$")
+    def dropped(r):
+        return isinstance(r.get("action"), str) and drop.match(r["action"]) is not None
+    kept = sum(1 for o in objects for r in o.records if not dropped(r))
+    gone = sum(1 for o in objects for r in o.records if dropped(r))
+    assert kept > 10 and gone > 10
+    argv = wazuh_command({"type": "buckets", "sqs_name": lab.queue_name, "discard_field": "action",
+                          "discard_regex": "log(in|out)$"})
+    proc = run_as_manager(lab, argv, tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    events = _events_json(engine, kept)
+    assert len(events) == kept and all(not dropped(e["aws"]) for e in events)
+    assert {e["aws"]["source"] for e in events} == {"custom"}
+    assert f"{gone} discarded" in proc.stdout
+    _only_wazuh_lines(proc.stdout)
+    assert lab.queue_depth() == 0
+
+
+def test_security_hub_subscriber_with_discard_flags(moto_server, engine, tmp_path):
+    lab = BucketsLab(endpoint=moto_server.endpoint).create()
+    obj = lab.add_security_hub(5, 4, seed=3)
+    archived = [r for r in obj.records if r["finding"]["RecordState"] == "ARCHIVED"]
+    active = len(obj.records) - len(archived)
+    assert archived and active
+    argv = wazuh_command({"type": "security_hub", "sqs_name": lab.queue_name, "discard_field": "finding.RecordState",
+                          "discard_regex": "ARCHIVED"}, debug=1)
+    proc = run_as_manager(lab, argv, tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    events = _events_json(engine, active)
+    assert len(events) == active and all(e["aws"]["finding"]["RecordState"] != "ARCHIVED" for e in events)
+    assert {e["aws"]["source"] for e in events} == {"securityhub"}
+    _only_wazuh_lines(proc.stdout)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from .buckets import DELIVERIES, BucketsLab
 from .engine import DatagramEngine
 from .security_lake import SecurityLakeLab, find_samples, lab_env
 from .server import MotoServer
@@ -35,10 +36,32 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--objects", type=int, default=2, help="generated objects to split the rows into (default %(default)s)")
         s.add_argument("--no-samples", action="store_true", help="do not load the real AWS samples from ../shared")
         s.add_argument("--region", default="us-east-1")
+        s.add_argument("--source", choices=("security_lake", "buckets", "security_hub"), default="security_lake",
+                       help="which subscriber to demonstrate (default %(default)s); buckets: one object of every "
+                            "format, plain, gzip and zip; security_hub: Firehose objects of findings")
+        s.add_argument("--delivery", choices=DELIVERIES, default="sqs",
+                       help="buckets/security_hub: how the bucket notifies the queue (default %(default)s)")
     return p
 
 
+def build_buckets(args: argparse.Namespace, endpoint: str) -> BucketsLab:
+    lab = BucketsLab(endpoint=endpoint, region=args.region, delivery=args.delivery).create()
+    if args.source == "security_hub":
+        for i in range(max(1, args.objects)):
+            lab.add_security_hub(max(1, args.rows // 3 // max(1, args.objects)), 3, seed=i,
+                                 layout=("concatenated", "lines")[i % 2])
+    else:
+        lab.add_samples(("plain", "gzip", "zip"), records=max(1, args.rows // 24))
+    lab.subscriber = args.source
+    print(f"lab: moto at {endpoint}; bucket {lab.bucket} notifying queue {lab.queue_name} ({args.delivery})")
+    print(f"lab: {len(lab.objects)} objects ({', '.join(sorted({o.kind for o in lab.objects}))}), "
+          f"{sum(o.rows for o in lab.objects)} records")
+    return lab
+
+
 def build(args: argparse.Namespace, endpoint: str) -> SecurityLakeLab:
+    if args.source != "security_lake":
+        return build_buckets(args, endpoint)  # type: ignore[return-value]
     lab = SecurityLakeLab(endpoint=endpoint, region=args.region).create()
     samples = [] if args.no_samples else find_samples()
     for path in samples:
@@ -74,7 +97,7 @@ def demo(args: argparse.Namespace) -> int:
         depth = lab.queue_depth()
     print(f"\nengine: received {len(got)} datagrams ({len(events)} '1:Wazuh-AWS:' events) of {expected} expected "
           f"in {elapsed:.1f} s; queue depth now {depth}; wodle exit code {proc.returncode}")
-    by_class = collections.Counter(f"{e.get('class_name')} (OCSF {e.get('metadata', {}).get('version')})" for e in events)
+    by_class = collections.Counter(_kind(e) for e in events)
     for name, count in by_class.most_common():
         print(f"  {count:6d}  {name}")
     if events:
@@ -83,6 +106,13 @@ def demo(args: argparse.Namespace) -> int:
     ok = proc.returncode == 0 and len(events) == expected and depth == 0
     print("demo: OK, every event delivered once and the queue is empty" if ok else "demo: FAILED")
     return 0 if ok else 1
+
+
+def _kind(event: dict) -> str:
+    if event.get("integration") == "aws":  # a wrapped event: its source and the folder of its object
+        aws = event.get("aws", {})
+        return f"aws.source={aws.get('source')} from {aws.get('log_info', {}).get('log_file', '?').split('/')[1]}"
+    return f"{event.get('class_name')} (OCSF {event.get('metadata', {}).get('version')})"
 
 
 def up(args: argparse.Namespace) -> int:

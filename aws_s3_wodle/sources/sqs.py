@@ -23,9 +23,10 @@ class SqsQueue:
     """One queue, looked up by name once per run."""
 
     def __init__(self, sqs: Any, name: str, *, wait_seconds: int = 20, max_messages: int = 10,
-                 visibility_timeout: Optional[int] = None) -> None:
+                 visibility_timeout: Optional[int] = None, owner_account: Optional[str] = None) -> None:
         self.sqs = sqs
         self.name = name
+        self.owner_account = owner_account  # another account's queue (from a queue URL or ARN)
         self.wait_seconds = wait_seconds
         self.max_messages = max_messages
         self.visibility_timeout = visibility_timeout
@@ -33,7 +34,8 @@ class SqsQueue:
 
     def _lookup(self) -> str:
         try:
-            return self.sqs.get_queue_url(QueueName=self.name)["QueueUrl"]
+            owner = {"QueueOwnerAWSAccountId": self.owner_account} if self.owner_account else {}
+            return self.sqs.get_queue_url(QueueName=self.name, **owner)["QueueUrl"]
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             hint = ("check <sqs_name> and the region (AWS_DEFAULT_REGION or the profile's region)"

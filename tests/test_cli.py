@@ -1,0 +1,69 @@
+"""The command as an operator meets it: the scheduler mode, signals, and the README's commands."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from aws_s3_wodle.lab.security_lake import lab_env
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = next(line for line in ci.splitlines() if "pytest" in line)
+    assert command.strip() in readme
+
+
+def test_scheduler_runs_on_interval_and_stops_cleanly_on_sigterm(lab, engine, tmp_path):
+    lab.add_generated(20, seed=11)
+    conf = tmp_path / "ossec.conf"
+    conf.write_text(lab.ossec_conf(interval="2s"))
+    proc = subprocess.Popen([sys.executable, "-m", "aws_s3_wodle", "--config", str(conf), "--socket", engine.path,
+                             "--sqs-wait", "0"], env={**os.environ, **lab_env(lab.endpoint, lab.region)},
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len(engine.datagrams) < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        lab.add_generated(5, seed=12)  # picked up by a later run of the same scheduler
+        while len(engine.datagrams) < 25 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert len(engine.datagrams) == 25
+    uids = {json.loads(d.split(b":", 2)[2])["metadata"]["uid"] for d in engine.datagrams}
+    assert uids == {f"11-{i}" for i in range(20)} | {f"12-{i}" for i in range(5)}
+    assert "Received SIGTERM" in err and "Traceback" not in err
+    assert len(re.findall(r"INFO: Run of security_lake subscriber", err)) >= 2
+
+
+def test_disabled_sections_do_nothing(tmp_path):
+    conf = tmp_path / "ossec.conf"
+    conf.write_text('<ossec_config><wodle name="aws-s3"><disabled>yes</disabled>'
+                    '<subscriber type="security_lake"><sqs_name>q</sqs_name></subscriber></wodle></ossec_config>')
+    proc = subprocess.run([sys.executable, "-m", "aws_s3_wodle", "--config", str(conf), "--once"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "disabled: nothing to do" in proc.stderr
+
+
+def test_missing_queue_is_an_aws_error_with_a_hint(lab, tmp_path):
+    conf = tmp_path / "ossec.conf"
+    conf.write_text(lab.ossec_conf().replace(lab.queue_name, "no-such-queue"))
+    proc = subprocess.run([sys.executable, "-m", "aws_s3_wodle", "--config", str(conf), "--once", "--output", "-"],
+                          env={**os.environ, **lab_env(lab.endpoint, lab.region)}, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 3
+    assert "SQS queue 'no-such-queue' cannot be found" in proc.stderr and "check <sqs_name>" in proc.stderr
+    assert "Traceback" not in proc.stderr and lab.external_id not in proc.stderr
