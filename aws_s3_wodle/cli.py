@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="aws-s3-wodle",
         description="Pull AWS security data (Amazon Security Lake) into Wazuh's analysis engine. "
                     "Subcommands: 'aws-s3-wodle test --help' checks AWS and engine connectivity; "
-                    "'aws-s3-wodle lab --help' for the local lab.")
+                    "'aws-s3-wodle lab --help' for the local lab. A Wazuh manager's own command line "
+                    "('--subscriber security_lake --queue ...') runs one pass, as its aws-s3 script would.")
     p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="ossec.conf to read (default %(default)s)")
     p.add_argument("--once", action="store_true", help="run every enabled block once, then exit "
                    "(for a manager that calls us on its own interval)")

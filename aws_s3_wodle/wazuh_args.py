@@ -22,7 +22,7 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, NoReturn, Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
 from . import config as cfg
 from .errors import EXIT_USAGE
