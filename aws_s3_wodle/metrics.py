@@ -26,6 +26,11 @@ disable_created_metrics()  # no `_created` series: the counters restart with the
 def block_labels(block: Any) -> dict[str, str]:
     """`type` and `name` labels of a block: its type and its queue (or bucket, or service) name."""
     name = getattr(block, "sqs_name", None) or getattr(block, "name", None) or getattr(block, "label", "?")
+    try:  # a queue given by URL or ARN is labelled by its name
+        from .subscriber_config import queue_ref
+        name = queue_ref(str(name)).name
+    except (ImportError, ValueError):
+        pass
     return {"type": str(getattr(block, "TYPE", type(block).__name__)), "name": str(name)}
 
 

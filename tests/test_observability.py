@@ -71,6 +71,18 @@ def test_metrics_of_a_failed_run(lab, tmp_path):
     assert m[("aws_s3_wodle_messages_returned_total", frozenset())] == 1
 
 
+def test_block_labels_name_the_queue():
+    from aws_s3_wodle.metrics import block_labels
+
+    class Block:
+        TYPE = "buckets"
+        sqs_name = "arn:aws:sqs:eu-west-1:123456789012:app-logs"
+
+    assert block_labels(Block()) == {"type": "buckets", "name": "app-logs"}
+    Block.sqs_name = "https://sqs.eu-west-1.amazonaws.com/123456789012/app-logs"
+    assert block_labels(Block())["name"] == "app-logs"
+
+
 def test_metrics_file_is_replaced_atomically(tmp_path):
     """A reader polling the file while it is rewritten never sees a partial file."""
     path = tmp_path / "m.prom"
