@@ -40,8 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--socket", help="analysisd datagram socket to send to (overrides --wazuh-path)")
     out.add_argument("--output", "-o", help="write JSON lines to this file instead ('-' = stdout)")
-    p.add_argument("--state-dir", help="where events too big for the engine are recorded "
-                   "(default WAZUH_PATH/var/aws-s3-wodle)")
+    p.add_argument("--state-dir", help="where bucket blocks remember what they read (state.db) and events too "
+                   "big for the engine are recorded (default WAZUH_PATH/var/aws-s3-wodle)")
+    p.add_argument("--reparse", action="store_true", help="bucket blocks read again from their only_logs_after "
+                   "day, whatever they read before")
+    p.add_argument("--reset-state", metavar="BUCKET", help="forget what bucket blocks read from BUCKET (every "
+                   "type and path), then exit; the next run starts from only_logs_after")
     p.add_argument("--debug", "-d", type=int, choices=range(0, 4), default=0, metavar="{0..3}",
                    help="verbosity: 1-2 debug, 3 also AWS SDK debug")
     p.add_argument("--sqs-wait", type=int, default=20, choices=range(0, 21), metavar="{0..20}",
@@ -55,9 +59,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _state_dir(args: argparse.Namespace) -> Path:
+    return Path(args.state_dir) if args.state_dir else Path(args.wazuh_path) / "var" / "aws-s3-wodle"
+
+
+def reset_state(args: argparse.Namespace) -> int:
+    from .state import StateStore, default_state_path
+    path = default_state_path(_state_dir(args))
+    if not path.exists():
+        log.info("No state database at %s: nothing to forget about bucket '%s'", path, args.reset_state)
+        return EXIT_OK
+    store = StateStore(path)
+    try:
+        objects, cursors = store.reset_bucket(args.reset_state)
+    finally:
+        store.close()
+    log.info("Forgot %d objects and %d prefixes read from bucket '%s' (%s); the next run starts from "
+             "only_logs_after", objects, cursors, args.reset_state, path)
+    return EXIT_OK
+
+
 def _make_sink(args: argparse.Namespace):
     from .sinks import OversizeRecorder
-    state_dir = Path(args.state_dir) if args.state_dir else Path(args.wazuh_path) / "var" / "aws-s3-wodle"
+    state_dir = _state_dir(args)
     if args.output:
         from .sinks.jsonl import JsonLinesSink
         return JsonLinesSink(args.output)
@@ -76,6 +100,14 @@ def _install_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def _run_once(block, ctx) -> int:
+    from .runner import run_block
+    try:
+        return run_block(block, ctx)
+    finally:
+        ctx.reparse = False  # --reparse is for the first run of each block, not for every interval
+
+
 def run(args: argparse.Namespace) -> int:
     # before the heavy imports: a bad config fails fast (a Wazuh-style call brings its config built from flags)
     config = getattr(args, "prebuilt_config", None) or load_config(args.config)
@@ -92,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     options = RunOptions(wait_seconds=args.sqs_wait)
     observers = _observers(args)
     ctx = Context(sink=sink, options=options, stop=stop, batch_size=args.batch_size, keep_nulls=args.keep_nulls,
-                  **observers)
+                  state_dir=str(_state_dir(args)), reparse=args.reparse, **observers)
     try:
         if args.once:
             worst = EXIT_OK
@@ -107,8 +139,9 @@ def run(args: argparse.Namespace) -> int:
         for wodle, block in blocks:
             opts = RunOptions(**{**vars(options), "skip_on_error": wodle.skip_on_error})
             block_ctx = Context(sink=sink, options=opts, stop=stop, batch_size=args.batch_size,
-                                keep_nulls=args.keep_nulls, **observers)
-            schedulers.append(BlockScheduler(block.label, wodle, lambda b=block, c=block_ctx: run_block(b, c), stop,
+                                keep_nulls=args.keep_nulls, state_dir=ctx.state_dir, reparse=args.reparse,
+                                **observers)
+            schedulers.append(BlockScheduler(block.label, wodle, lambda b=block, c=block_ctx: _run_once(b, c), stop,
                                              args.run_on_start or wodle.run_on_start))
         log.info("Started with %d block(s) from %s", len(schedulers), args.config)
         for s in schedulers:
@@ -145,13 +178,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if argv and argv[0] == "test":
         from .connectivity import main as test_main
         return test_main(argv[1:])
-    from .wazuh_args import is_wazuh_call
-    if is_wazuh_call(argv):  # the manager's own command line (drop-in for wodles/aws/aws-s3)
+    from .wazuh_args import is_wazuh_command_line
+    if is_wazuh_command_line(argv):  # called by a Wazuh manager in place of its own script
         from .wazuh_args import main as wazuh_main
         return wazuh_main(argv)
     args = build_parser().parse_args(argv)
     logsetup.setup(args.debug)
     try:
+        if args.reset_state:
+            return reset_state(args)
         return run(args)
     except WodleError as exc:
         log.error("%s", exc)

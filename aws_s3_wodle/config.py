@@ -157,8 +157,6 @@ BLOCK_TYPES: dict[tuple[str, str], type] = {("subscriber", "security_lake"): Sec
 # Types Wazuh's schema names that this version does not read yet: a clear error, not "unknown".
 KNOWN_UNSUPPORTED = {
     "subscriber": {"buckets", "security_hub"},
-    "bucket": {"cloudtrail", "vpcflow", "config", "guardduty", "waf", "alb", "clb", "nlb", "server_access",
-               "custom", "cisco_umbrella"},
     "service": {"inspector", "cloudwatchlogs"},
 }
 
@@ -250,6 +248,8 @@ def _parse_block(child: etree._Element, path: str) -> Any:
                               f"is not supported by this version of aws-s3-wodle; supported: {', '.join(types)}")
         raise ConfigError(path, line, f'{tag} type="{kind}"', f"unknown type; supported: {', '.join(types)}")
     block = cls()
+    if "kind" in {f.name for f in fields(cls)}:  # one dataclass may serve several types (the bucket types)
+        block.kind = kind
     block.location = Location(path, line)
     _fill(block, child, path, f'<{tag} type="{kind}">')
     check = getattr(block, "validate", None)
@@ -315,7 +315,10 @@ def reference_markdown() -> str:
     """The README's option reference, generated from the declarations (a test keeps the README in sync)."""
     out = []
     sections = [('`<wodle name="aws-s3">`', Wodle)]
-    sections += [(f'`<{tag} type="{kind}">`', cls) for (tag, kind), cls in BLOCK_TYPES.items()]
+    kinds: dict[tuple[str, type], list[str]] = {}
+    for (tag, kind), cls in BLOCK_TYPES.items():  # a class serving several types gets one table
+        kinds.setdefault((tag, cls), []).append(kind)
+    sections += [(f'`<{tag} type="{"|".join(names)}">`', cls) for (tag, cls), names in kinds.items()]
     for title, cls in sections:
         out += [f"#### {title}", "", "| element | default | meaning |", "|---|---|---|"]
         for f in fields(cls):
@@ -330,3 +333,4 @@ def reference_markdown() -> str:
 
 
 from . import subscriber_config  # noqa: E402,F401  (registers <subscriber type="buckets|security_hub">)
+from . import bucket_config  # noqa: E402,F401  (registers the <bucket type="..."> blocks)

@@ -32,6 +32,8 @@ NEEDS = {
     "queue": ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
     "notification": ["sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "(for runs also sqs:DeleteMessage)"],
     "bucket": ["s3:GetObject on the bucket's objects", "kms:Decrypt on the bucket's KMS key when it uses SSE-KMS"],
+    "bucket listing": ["s3:ListBucket on the bucket", "(for runs also s3:GetObject, and s3:DeleteObject with "
+                       "<remove_from_bucket>)"],
 }
 
 _THROTTLING = {"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled", "SlowDown",
@@ -175,6 +177,9 @@ class BlockCheck:
             return self._skip_rest("needs the assumed role")
         if not self.block.iam_role_arn:
             self.clients = self._clients_from(None)
+        if getattr(self.block, "TAG", "") == "bucket":
+            r.step("bucket listing", self.listing, self.context)
+            return
         if not getattr(self.block, "sqs_name", None):
             return
         if not r.step("queue", self.queue, self.context):
@@ -280,6 +285,16 @@ class BlockCheck:
         first = f"; first object s3://{self.ref.bucket}/{self.ref.key}" if self.ref else ""
         return (f"peeked {len(got)} message(s){extra} and handed them back (visibility 0; their receive count "
                 f"went up by one){first}")
+
+    def listing(self) -> str:
+        """Bucket blocks read by listing: one page of the bucket under the block's path."""
+        prefix = getattr(self.block, "path", None) or ""
+        self.context["bucket"] = self.block.name
+        resp = self.clients.s3().list_objects_v2(Bucket=self.block.name, Prefix=prefix, MaxKeys=5, Delimiter="/")
+        folders = [p["Prefix"] for p in resp.get("CommonPrefixes", [])]
+        keys = [o["Key"] for o in resp.get("Contents", [])]
+        seen = ", ".join(folders + keys) or "nothing yet"
+        return f"s3:ListBucket s3://{self.block.name}/{prefix}: {seen}"
 
     def bucket(self) -> str:
         s3 = self.clients.s3()

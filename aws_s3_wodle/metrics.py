@@ -82,6 +82,9 @@ class Metrics:
             self.oversized.labels(**lb).inc(stats.oversized)
             for kind, count in stats.error_classes.items():
                 self.errors.labels(**lb, **{"class": kind}).inc(count)
+            unclassified = stats.errors - sum(stats.error_classes.values())
+            if unclassified > 0:  # counted by a runner that does not name its classes
+                self.errors.labels(**lb, **{"class": "object"}).inc(unclassified)
             self.run_seconds.labels(**lb).set(stats.seconds)
             self.rate.labels(**lb).set(stats.rate)
             self.oldest.labels(**lb).set(stats.oldest_age or 0.0)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterator, Optional
 
 from .aws import make_session
+from .bucket_config import BucketConfig
 from .config import SecurityLakeSubscriber
 from .errors import EXIT_AWS, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_SINK, WodleError
 from .log import register_secrets
@@ -29,6 +30,8 @@ class Context:
     stop: threading.Event
     batch_size: int = 5000
     keep_nulls: bool = False
+    state_dir: Optional[str] = None  # bucket blocks keep what they read here (state.db)
+    reparse: bool = False            # bucket blocks read again from only_logs_after
     metrics: Optional[Any] = None   # metrics.Metrics when --metrics-file is given
     progress: Optional[Any] = None  # progress.Progress when run by hand on a terminal
 
@@ -81,6 +84,16 @@ def observe(ctx: Context, block: Any, stats: RunStats, queue: Optional[SqsQueue]
 
 # Block type -> how to run it once. Other block kinds (bucket listings) register here.
 RUNNERS: dict[type, Callable[[Any, Context], RunStats]] = {SecurityLakeSubscriber: run_subscriber}
+
+
+def _run_bucket(block: Any, ctx: Context) -> RunStats:
+    from .sources.buckets.run import run_bucket
+    stats = run_bucket(block, ctx)
+    observe(ctx, block, stats)
+    return stats
+
+
+RUNNERS[BucketConfig] = _run_bucket
 
 
 def run_block(block: Any, ctx: Context) -> int:

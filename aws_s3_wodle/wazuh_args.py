@@ -1,165 +1,177 @@
-"""Drop-in for Wazuh's `wodles/aws/aws-s3`: the manager's own command line runs one pass.
+"""Wazuh's command line for one pass, so a Wazuh manager can call us in place of its own aws-s3 script.
 
-wazuh-modulesd (wm_aws.c) runs its script once per block and interval, with the block's options as
-flags, e.g. for a Security Lake subscriber:
+wazuh-modulesd (wm_aws.c) runs its script once per block and interval, from the Wazuh directory, with the
+block's options as flags, for example
 
     wodles/aws/aws-s3 --subscriber security_lake --queue NAME --external_id ID --iam_role_arn ARN
                       [--iam_role_duration S] [--aws_profile P] [--sts_endpoint URL] [--service_endpoint URL]
-                      [--discard-field F] [--discard-regex R] [--debug 1|2|3] [--skip_on_error]
+                      [--discard-field F --discard-regex R] [--debug 1|2|3] [--skip_on_error]
+    wodles/aws/aws-s3 --bucket NAME [--remove] [--aws_profile P] [--iam_role_arn ARN] ... [--type TYPE] ...
 
-and reads back what the script prints (every line, stdout and stderr) and its exit status. This module
-turns such a command line into the same config blocks `ossec.conf` would give (one table, `FLAGS`: flag ->
-the element of the block it sets, checked by that element's own parser) and runs them once through the
-normal path. Lines are printed as `DEBUG:`, `INFO:`, `WARNING:`, `ERROR:` without timestamps, the way
-Wazuh's script prints them; the exit status is the documented one (errors.py).
+and reads back every line it prints (stdout and stderr) and its exit status.
 
-Block types come from `config.BLOCK_TYPES`: a type another module registers (a bucket type, another
-subscriber type) works here as soon as its dataclass declares the elements the flags name.
+The translation is a table: each Wazuh flag names the config field it sets, and the value is checked by
+that field's own parser (the one ossec.conf goes through), so a flag and its XML element can never
+disagree. A mode flag (`--subscriber`, `--bucket`, `--service`) chooses the block class from
+config.BLOCK_TYPES; more modes and flags are rows to add. The pass runs through cli.run like `--once`,
+with the lines printed as Wazuh's script prints them (`DEBUG:`, `INFO:`, `WARNING:`, `ERROR:`, no
+timestamps) and the documented exit codes.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
-from dataclasses import dataclass
-from typing import NoReturn, Optional, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Optional, Sequence
 
-from . import config as cfg
-from .errors import EXIT_USAGE
+from . import log as logsetup
+from .bucket_config import BUCKET_TYPES
+from .config import BLOCK_TYPES, KNOWN_UNSUPPORTED, Config, Wodle
+from .discard import parse_discard_regex
+from .errors import EXIT_INTERRUPTED, EXIT_USAGE, WodleError
 
-# Flags that select Wazuh's mode: their presence makes a command line a Wazuh-style call.
-MODE_FLAGS = {"--subscriber": "subscriber", "-sb": "subscriber", "--bucket": "bucket", "-b": "bucket",
-              "--service": "service", "-sr": "service"}
+log = logging.getLogger("aws-s3-wodle")
+
+WHERE = "<Wazuh command line>"
 
 
 @dataclass(frozen=True)
 class Flag:
-    """One flag of Wazuh's aws-s3 script: what it sets in our config, for which kinds of block."""
-
     names: tuple[str, ...]
-    dest: str
+    target: str                # "block.<field>", "discard.field|regex", "run.<option>"
     help: str
-    element: Optional[str] = None      # block element it sets (None: handled by the translation itself)
-    switch: bool = False               # takes no value; sets the element to 'yes'
-    kinds: tuple[str, ...] = ("subscriber", "bucket", "service")
-    secret: bool = False
-    attribute: Optional[str] = None    # sets this attribute of `element` instead of its text
+    switch: bool = False       # takes no value (store_true)
 
 
-# Every flag wm_aws.c passes (subscribers, buckets, services) plus the script's own extras (--reparse).
-FLAGS: tuple[Flag, ...] = (
-    Flag(("--subscriber", "-sb"), "subscriber", "subscriber type: security_lake, buckets or security_hub"),
-    Flag(("--bucket", "-b"), "bucket", "bucket to read (bucket mode); its type comes from --type", element="name",
-         kinds=("bucket",)),
-    Flag(("--service", "-sr"), "service", "service to read: inspector or cloudwatchlogs (service mode)"),
-    Flag(("--queue", "-q"), "queue", "SQS queue name of the subscriber", element="sqs_name", kinds=("subscriber",)),
-    Flag(("--external_id", "-x"), "external_id", "external id for AssumeRole (never logged)", element="external_id",
-         secret=True),
-    Flag(("--iam_role_arn", "-i"), "iam_role_arn", "role to assume", element="iam_role_arn"),
-    Flag(("--iam_role_duration", "-rd"), "iam_role_duration", "assumed-role session seconds (900-43200)",
-         element="iam_role_duration"),
-    Flag(("--aws_profile", "-p"), "aws_profile", "profile of the shared AWS credentials/config files",
-         element="aws_profile"),
-    Flag(("--sts_endpoint", "-st"), "sts_endpoint", "STS endpoint for AssumeRole", element="sts_endpoint"),
-    Flag(("--service_endpoint", "-se"), "service_endpoint", "S3 (or service) endpoint", element="service_endpoint"),
-    Flag(("--discard-field", "-df"), "discard_field", "event field the discard regex applies to",
-         element="discard_regex", attribute="field"),
-    Flag(("--discard-regex", "-dr"), "discard_regex", "events whose field matches are skipped",
-         element="discard_regex"),
-    Flag(("--skip_on_error", "-e"), "skip_on_error", "go on with the next object when one fails (Wazuh passes it "
-         "when <skip_on_error> is yes)", switch=True),
-    Flag(("--debug", "-d"), "debug", "debug level 0-3 (Wazuh passes 1-3 after the manager's own debug level)"),
-    # bucket and service mode (wm_aws.c wm_aws_run_s3 / wm_aws_run_service)
-    Flag(("--type", "-t"), "type", "bucket type (default cloudtrail)", kinds=("bucket",)),
-    Flag(("--remove", "-R"), "remove", "remove processed objects from the bucket", element="remove_from_bucket",
-         switch=True, kinds=("bucket",)),
-    Flag(("--access_key",), "access_key", "(refused: put keys in a profile)", kinds=("bucket", "service")),
-    Flag(("--secret_key",), "secret_key", "(refused: put keys in a profile)", kinds=("bucket", "service"),
-         secret=True),
-    Flag(("--aws_organization_id", "-O"), "aws_organization_id", "organization id of an organization trail",
-         element="aws_organization_id", kinds=("bucket",)),
-    Flag(("--aws_account_id", "-c"), "aws_account_id", "comma list of account ids", element="aws_account_id",
-         kinds=("bucket", "service")),
-    Flag(("--aws_account_alias", "-n"), "aws_account_alias", "account alias", element="aws_account_alias",
-         kinds=("bucket", "service")),
-    Flag(("--trail_prefix", "-l"), "trail_prefix", "key prefix before AWSLogs/", element="path", kinds=("bucket",)),
-    Flag(("--trail_suffix", "-L"), "trail_suffix", "key suffix after the region", element="path_suffix",
-         kinds=("bucket",)),
-    Flag(("--only_logs_after", "-s"), "only_logs_after", "first day to read, YYYY-MMM-DD",
-         element="only_logs_after", kinds=("bucket", "service")),
-    Flag(("--regions", "-r"), "regions", "comma list of regions", element="regions", kinds=("bucket", "service")),
-    Flag(("--reparse", "-o"), "reparse", "read again what was already read", switch=True, kinds=("bucket",)),
-    Flag(("--aws_log_groups", "-g"), "aws_log_groups", "CloudWatch log groups", element="aws_log_groups",
-         kinds=("service",)),
-    Flag(("--remove-log-streams", "-P"), "remove_log_streams", "remove processed log streams",
-         element="remove_log_streams", switch=True, kinds=("service",)),
-)
+@dataclass(frozen=True)
+class Mode:
+    """A flag that selects what one pass reads: a block of config.BLOCK_TYPES[(tag, kind)].
+
+    The flag's value is either a field of the block (`--bucket NAME`: value_field="name", the kind from
+    the `kind_flag` run option, e.g. `--type`) or the kind itself (value_field=None: `--subscriber TYPE`,
+    whose queue comes from another flag, `--service TYPE`).
+    """
+
+    flag: Flag
+    tag: str
+    value_field: Optional[str] = None
+    kind_flag: Optional[str] = None     # run.<option> holding the kind, when the value is not the kind
+    default_kind: Optional[str] = None
+
+    def kinds(self) -> list[str]:
+        return [k for (t, k) in BLOCK_TYPES if t == self.tag]
 
 
-def is_wazuh_call(argv: Sequence[str]) -> bool:
-    """True when the command line is the manager's (it names a subscriber, bucket or service)."""
-    return any(a.split("=", 1)[0] in MODE_FLAGS for a in argv)
+MODES: list[Mode] = [
+    Mode(Flag(("-b", "--bucket"), "mode.bucket", "S3 bucket holding AWS logs: read it by listing (bucket mode)"),
+         tag="bucket", value_field="name", kind_flag="type", default_kind="cloudtrail"),
+    Mode(Flag(("-sb", "--subscriber"), "mode.subscriber", "subscriber type: security_lake, buckets or "
+                                                          "security_hub (its queue with --queue)"),
+         tag="subscriber"),
+    Mode(Flag(("-sr", "--service"), "mode.service", "AWS service to read: inspector or cloudwatchlogs"),
+         tag="service"),
+]
+
+FLAGS: list[Flag] = [
+    Flag(("-q", "--queue"), "block.sqs_name", "SQS queue of the subscriber (name, URL or ARN)"),
+    Flag(("-t", "--type"), "run.type", f"bucket type: {', '.join(BUCKET_TYPES)} (default cloudtrail)"),
+    Flag(("-c", "--aws_account_id"), "block.aws_account_id", "comma-separated AWS account ids"),
+    Flag(("-O", "--aws_organization_id"), "block.aws_organization_id", "organization id of an organization trail"),
+    Flag(("-n", "--aws_account_alias"), "block.aws_account_alias", "AWS account alias"),
+    Flag(("-r", "--regions"), "block.regions", "comma-separated AWS regions"),
+    Flag(("-l", "--trail_prefix"), "block.path", "key prefix before AWSLogs/ (<path>)"),
+    Flag(("-L", "--trail_suffix"), "block.path_suffix", "key prefix after AWSLogs/ (<path_suffix>)"),
+    Flag(("-s", "--only_logs_after"), "block.only_logs_after", "read logs of this day and later, YYYY-MMM-DD"),
+    Flag(("-R", "--remove"), "block.remove_from_bucket", "delete objects once delivered", switch=True),
+    Flag(("-p", "--aws_profile"), "block.aws_profile", "AWS profile to start from"),
+    Flag(("-i", "--iam_role_arn"), "block.iam_role_arn", "role to assume"),
+    Flag(("-x", "--external_id"), "block.external_id", "external id for the role (never logged; a value on a "
+                                                       "command line shows in ps: the switch's wrapper hands it "
+                                                       "over with --external_id-fd)"),
+    Flag(("-rd", "--iam_role_duration"), "block.iam_role_duration", "role session seconds, 900 to 43200"),
+    Flag(("-st", "--sts_endpoint"), "block.sts_endpoint", "STS endpoint for AssumeRole"),
+    Flag(("-se", "--service_endpoint"), "block.service_endpoint", "S3 endpoint"),
+    Flag(("-df", "--discard-field"), "discard.field", "record field for --discard-regex (dotted path)"),
+    Flag(("-dr", "--discard-regex"), "discard.regex", "drop records whose --discard-field matches"),
+    Flag(("-g", "--aws_log_groups"), "block.aws_log_groups", "CloudWatch log groups (service mode)"),
+    Flag(("-P", "--remove-log-streams"), "block.remove_log_streams", "remove read log streams (service mode)",
+         switch=True),
+    Flag(("-o", "--reparse"), "run.reparse", "read again from only_logs_after", switch=True),
+    Flag(("-e", "--skip_on_error"), "run.skip_on_error", "go on with the next object when one fails", switch=True),
+    Flag(("-d", "--debug"), "run.debug", "debug level 0..3"),
+]
+
+# Flags Wazuh's script still accepts that we refuse with a reason, not "unrecognized".
+REFUSED = {("-a", "--access_key"): "keys on a command line are visible to every user (ps); use --aws_profile, "
+                                   "the AWS_* environment variables or an instance role",
+           ("-k", "--secret_key"): "keys on a command line are visible to every user (ps); use --aws_profile, "
+                                   "the AWS_* environment variables or an instance role"}
 
 
-class UsageError(Exception):
-    pass
+def is_wazuh_command_line(argv: Sequence[str]) -> bool:
+    names = {n for mode in MODES for n in mode.flag.names}
+    return any(a.split("=", 1)[0] in names for a in argv)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad command line as one `ERROR:` line, exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
+    def error(self, message: str):  # one line, as the manager logs it, not the whole usage text
+        self.exit(EXIT_USAGE, f"ERROR: {message}; see: aws-s3-wodle --subscriber TYPE --help\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="aws-s3-wodle (Wazuh drop-in)", add_help=True,
-                description="Wazuh aws-s3 command line: one pass of the block the flags describe, then exit.")
-    for f in FLAGS:
-        if f.switch:
-            p.add_argument(*f.names, dest=f.dest, action="store_true", help=f.help)
-        elif f.dest == "debug":
-            p.add_argument(*f.names, dest="debug", type=int, choices=range(0, 4), default=0, metavar="{0..3}",
-                           help=f.help)
+    p = _Parser(prog="aws-s3-wodle", allow_abbrev=False,
+                description="One pass with Wazuh's aws-s3 command-line flags, then exit.")
+    modes = p.add_mutually_exclusive_group(required=True)
+    for mode in MODES:
+        modes.add_argument(*mode.flag.names, dest=mode.flag.target, metavar="NAME", help=mode.flag.help)
+    for flag in FLAGS:
+        if flag.switch:
+            p.add_argument(*flag.names, dest=flag.target, action="store_true", help=flag.help)
         else:
-            p.add_argument(*f.names, dest=f.dest, help=f.help)
-    ours = p.add_argument_group("aws-s3-wodle's own options (the manager never passes these; a wrapper may)")
-    ours.add_argument("--wazuh-path", default="/var/ossec", help="Wazuh directory (default %(default)s)")
-    out = ours.add_mutually_exclusive_group()
-    out.add_argument("--socket", help="the engine's datagram socket (default WAZUH_PATH/queue/sockets/queue)")
-    out.add_argument("--output", help="JSON lines to this file instead of the engine ('-' = stdout)")
-    ours.add_argument("--state-dir", help="where events too big for the engine are recorded")
-    ours.add_argument("--metrics-file", help="Prometheus text file written after the run")
-    ours.add_argument("--sqs-wait", type=int, default=20, choices=range(0, 21), metavar="{0..20}")
-    ours.add_argument("--batch-size", type=int, default=5000)
-    ours.add_argument("--keep-nulls", action="store_true")
-    ours.add_argument("--engine-retry", type=float, default=30.0)
-    ours.add_argument("--external_id-fd", dest="external_id_fd", type=int,
-                      help="read the external id from this file descriptor (keeps it out of the process list)")
+            p.add_argument(*flag.names, dest=flag.target, help=flag.help)
+    for names in REFUSED:
+        p.add_argument(*names, dest="refused:" + names[-1], help=argparse.SUPPRESS)
+    own = p.add_argument_group("aws-s3-wodle's own options (the manager never passes these; a wrapper may)")
+    own.add_argument("--wazuh-path", default="/var/ossec", help="Wazuh directory (default %(default)s)")
+    out = own.add_mutually_exclusive_group()
+    out.add_argument("--socket", help="analysisd datagram socket (default WAZUH_PATH/queue/sockets/queue)")
+    out.add_argument("--output", help="JSON lines to this file instead ('-' = stdout)")
+    own.add_argument("--state-dir", help="state directory (default WAZUH_PATH/var/aws-s3-wodle)")
+    own.add_argument("--engine-retry", type=float, default=30.0, help="seconds to retry a refusing engine socket")
+    own.add_argument("--batch-size", type=int, default=5000, help="records per batch (default %(default)s)")
+    own.add_argument("--sqs-wait", type=int, default=20, choices=range(0, 21), metavar="{0..20}",
+                     help="SQS long-poll seconds (default %(default)s)")
+    own.add_argument("--keep-nulls", action="store_true", help="keep null fields in events")
+    own.add_argument("--metrics-file", help="Prometheus text file written after the pass")
+    own.add_argument("--external_id-fd", dest="external_id_fd", type=int, metavar="FD",
+                     help="read the external id from this file descriptor (keeps it out of the process list)")
     return p
 
 
-def _mode(ns: argparse.Namespace) -> tuple[str, str]:
-    chosen = [(k, v) for k, v in (("subscriber", ns.subscriber), ("bucket", ns.bucket), ("service", ns.service)) if v]
-    if len(chosen) != 1:
-        raise UsageError("give exactly one of --subscriber, --bucket or --service")
-    kind, value = chosen[0]
-    if kind == "bucket":
-        return "bucket", ns.type or "cloudtrail"
-    return kind, value
+class UsageError(WodleError):
+    exit_code = EXIT_USAGE
 
 
-def _block_class(kind: str, type_name: str) -> type:
-    tag = kind
-    cls = cfg.BLOCK_TYPES.get((tag, type_name))
+def _parse_field(cls: type, name: str, flag: str, text: str) -> Any:
+    f = next(f for f in fields(cls) if f.name == name)
+    try:
+        return f.metadata["parse"](text.strip())
+    except ValueError as exc:
+        shown = "" if f.metadata.get("secret") else f" '{text[:80]}'"
+        raise UsageError(f"{flag}: invalid value{shown}: {exc}") from None
+
+
+def _block_class(mode: Mode, kind: str) -> type:
+    cls = BLOCK_TYPES.get((mode.tag, kind))
     if cls is not None:
         return cls
-    supported = ", ".join(f"--{t} {n}" if t != "bucket" else f"--bucket NAME --type {n}"
-                          for (t, n) in sorted(cfg.BLOCK_TYPES))
-    if type_name in cfg.KNOWN_UNSUPPORTED.get(tag, ()):
-        what = f"--bucket with --type {type_name}" if tag == "bucket" else f"--{tag} {type_name}"
-        raise UsageError(f"{what} is not supported by this version of aws-s3-wodle yet; supported: {supported}")
-    raise UsageError(f"unknown {tag} type '{type_name}'; supported: {supported}")
+    flag = f"--{mode.kind_flag}" if mode.value_field else mode.flag.names[-1]
+    supported = ", ".join(mode.kinds()) or "none yet"
+    if kind in KNOWN_UNSUPPORTED.get(mode.tag, ()):
+        raise UsageError(f"{flag} {kind} is not supported by this version of aws-s3-wodle yet; supported: {supported}")
+    raise UsageError(f"{flag}: unknown type '{kind}'; supported: {supported}")
 
 
 def _read_fd(fd: int) -> str:
@@ -180,103 +192,105 @@ def _read_fd(fd: int) -> str:
     return b"".join(chunks).decode().strip()
 
 
-def translate(ns: argparse.Namespace) -> cfg.Config:
-    """The flags as one Config with one wodle section holding one block, checked like ossec.conf is."""
-    kind, type_name = _mode(ns)
-    cls = _block_class(kind, type_name)
-    if getattr(ns, "external_id_fd", None) is not None:
-        ns.external_id = _read_fd(ns.external_id_fd)
-    if ns.access_key or ns.secret_key:
-        raise UsageError("--access_key/--secret_key are not accepted (keys on a command line show in the process "
-                         "list); put them in a profile of the shared credentials file and use --aws_profile")
-    options = cfg._options(cls)
+def translate(args: argparse.Namespace) -> tuple[Wodle, Any, dict[str, Any]]:
+    """Namespace of Wazuh flags -> (the wodle settings, the block, run options)."""
+    values = vars(args)
+    for names, reason in REFUSED.items():
+        if values.get("refused:" + names[-1]) is not None:
+            raise UsageError(f"{names[-1]} is not supported: {reason}")
+    mode = next(m for m in MODES if values.get(m.flag.target) is not None)
+    value = values[mode.flag.target]
+    kind = (values.get(f"run.{mode.kind_flag}") or mode.default_kind) if mode.value_field else value
+    cls = _block_class(mode, kind)
     block = cls()
-    where = cfg.Location("<Wazuh command line>", 0)
-    block.location = where
-    label = f'<{cls.TAG} type="{cls.TYPE}">'
-    texts: dict[str, tuple[Flag, str]] = {}          # element -> (flag, its text)
-    attrs: dict[str, dict[str, str]] = {}             # element -> its attributes (e.g. discard_regex field=)
-    for f in FLAGS:
-        value = getattr(ns, f.dest, None)
-        if f.element is None or value in (None, False):
+    if "kind" in {f.name for f in fields(cls)}:
+        block.kind = kind
+    if mode.value_field:
+        setattr(block, mode.value_field, _parse_field(cls, mode.value_field, mode.flag.names[-1], value))
+    if values.get("external_id_fd") is not None:
+        values["block.external_id"] = _read_fd(values["external_id_fd"])
+    run: dict[str, Any] = {}
+    discard: dict[str, str] = {}
+    given: set[str] = set()
+    for flag in FLAGS:
+        got = values.get(flag.target)
+        if got is None or got is False:
             continue
-        flag = f.names[0]
-        if kind not in f.kinds:
-            raise UsageError(f"{flag} does not apply to --{kind}")
-        if options.get(f.element) is None:
-            if f.element == "discard_regex" and cls.TYPE == "security_lake":
-                raise UsageError(f"{flag} is not available for Security Lake (Wazuh's module refuses "
-                                 "<discard_regex> in a security_lake subscriber too)")
-            raise UsageError(f"{flag} is not supported for {label} by this version of aws-s3-wodle")
-        if f.attribute:
-            attrs.setdefault(f.element, {})[f.attribute] = str(value).strip()
+        scope, _, name = flag.target.partition(".")
+        if scope == "block":
+            if not any(f.name == name for f in fields(cls)):
+                raise UsageError(f"{flag.names[-1]} does not apply to {mode.flag.names[-1]} {kind}")
+            setattr(block, name, True if flag.switch else _parse_field(cls, name, flag.names[-1], got))
+            given.add(name)
+        elif scope == "discard":
+            discard[name] = got
         else:
-            texts[f.element] = (f, "yes" if f.switch else str(value).strip())
-    for element in attrs.keys() - texts.keys():
-        flag = next(f.names[0] for f in FLAGS if f.element == element and f.attribute)
-        text_flag = next(f.names[0] for f in FLAGS if f.element == element and not f.attribute)
-        raise UsageError(f"{flag} needs {text_flag} too")
-    for element, (f, text) in texts.items():
-        opt = options[element]
-        declared = opt.metadata.get("attributes") or ()
+            run[name] = got
+    if discard:
+        if not any(f.name == "discard_regex" for f in fields(cls)):
+            if kind == "security_lake":
+                raise UsageError("--discard-regex is not available for Security Lake (Wazuh's module refuses "
+                                 "<discard_regex> in a security_lake subscriber too)")
+            raise UsageError(f"--discard-regex does not apply to {mode.flag.names[-1]} {kind}")
+        if set(discard) != {"field", "regex"}:
+            raise UsageError("--discard-field and --discard-regex go together; give both")
         try:
-            parsed = opt.metadata["parse"](text, attrs.get(element, {})) if declared else opt.metadata["parse"](text)
+            block.discard_regex = parse_discard_regex(discard["regex"], {"field": discard["field"]})
         except ValueError as exc:
-            shown = "" if f.secret or opt.metadata.get("secret") else f" '{text[:80]}'"
-            raise UsageError(f"{f.names[0]}: invalid value{shown}: {exc}") from None
-        setattr(block, opt.name, parsed)
-    given = set(texts)
-    for element, opt in options.items():
-        if opt.metadata.get("required") and element not in given:
-            flags = [f.names[0] for f in FLAGS if f.element == element]
-            name = flags[0] if flags else f"<{element}>"
-            raise UsageError(f"{name} is required with --{kind} {type_name}: {opt.metadata['help']}")
-    check = getattr(block, "validate", None)
-    if check:
+            raise UsageError(f"--discard-regex: {exc}") from None
+    missing = [f for f in fields(cls) if f.metadata.get("required") and f.name not in given
+               and f.name != mode.value_field]
+    if missing:
+        flag = next((fl.names[-1] for fl in FLAGS if fl.target == f"block.{missing[0].name}"), missing[0].name)
+        raise UsageError(f"{flag} is required with {mode.flag.names[-1]} {kind}: {missing[0].metadata['help']}")
+    if mode.kind_flag:
+        run.pop(mode.kind_flag, None)
+    try:
+        debug = int(run.get("debug", 0))
+        if not 0 <= debug <= 3:
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"--debug: use a level from 0 to 3, not '{run.get('debug')}'") from None
+    run["debug"] = debug
+    validate = getattr(block, "validate", None)
+    if validate:
         try:
-            check()
+            validate()
         except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    if ns.reparse:
-        raise UsageError("--reparse is not supported by this version of aws-s3-wodle")
-    wodle = cfg.Wodle(skip_on_error=bool(ns.skip_on_error), run_on_start=True, location=where)
-    wodle.blocks.append(block)
-    return cfg.Config(path="<Wazuh command line>", wodles=[wodle])
+            raise UsageError(f"{mode.flag.names[-1]} {value}: {exc}") from None
+    # Wazuh's script stops at the first failure unless the manager passes --skip_on_error.
+    wodle = Wodle(skip_on_error=bool(run.pop("skip_on_error", False)), blocks=[block])
+    return wodle, block, run
 
 
-def run_args(ns: argparse.Namespace, config: cfg.Config) -> argparse.Namespace:
-    """The namespace cli.run expects: one pass (--once) of the translated config."""
-    return argparse.Namespace(config="<Wazuh command line>", prebuilt_config=config, once=True, run_on_start=True,
-                              wazuh_path=ns.wazuh_path, socket=ns.socket, output=ns.output, state_dir=ns.state_dir,
-                              debug=ns.debug, sqs_wait=ns.sqs_wait, batch_size=ns.batch_size,
-                              keep_nulls=ns.keep_nulls, engine_retry=ns.engine_retry,
-                              metrics_file=ns.metrics_file)
+def run_namespace(args: argparse.Namespace, wodle: Wodle, run: dict[str, Any]) -> argparse.Namespace:
+    """What cli.run takes for one pass (--once) of the translated block."""
+    return argparse.Namespace(config=WHERE, prebuilt_config=Config(path=WHERE, wodles=[wodle]), once=True,
+                              run_on_start=True, wazuh_path=args.wazuh_path, socket=args.socket, output=args.output,
+                              state_dir=args.state_dir, debug=run["debug"], sqs_wait=args.sqs_wait,
+                              batch_size=args.batch_size, keep_nulls=args.keep_nulls, engine_retry=args.engine_retry,
+                              reparse=bool(run.get("reparse")), metrics_file=args.metrics_file)
 
 
 def main(argv: Sequence[str]) -> int:
-    from . import log as logsetup
-    from .cli import run
-    from .errors import WodleError
+    from .cli import run as run_pass
+
+    args = build_parser().parse_args(list(argv))
+    debug = args.__dict__.get("run.debug")
+    # Lines as Wazuh's script prints them: no timestamps (the manager adds its own), one message per line.
+    # The manager reads stdout and stderr alike; stderr keeps stdout free for --output -.
+    logsetup.setup(int(debug) if debug and str(debug).isdigit() and int(debug) <= 3 else 0, timestamps=False)
     try:
-        ns = build_parser().parse_args(list(argv))
-    except UsageError as exc:
-        print(f"ERROR: {exc}", flush=True)
-        return EXIT_USAGE
-    # Lines as Wazuh's script prints them: no timestamp (the manager adds its own), on stdout, which the
-    # manager reads (it reads stderr too); stderr when stdout carries the events (--output -).
-    logsetup.setup(ns.debug, timestamps=False, stream=sys.stderr if ns.output == "-" else sys.stdout)
-    try:
-        config = translate(ns)
-    except UsageError as exc:
-        logsetup.log.error("%s", exc)
-        return EXIT_USAGE
-    for _w, block in config.enabled_blocks():
+        wodle, block, run = translate(args)
         logsetup.register_secrets(block.secrets())
-    try:
-        return run(run_args(ns, config))
+        return run_pass(run_namespace(args, wodle, run))
     except WodleError as exc:
-        logsetup.log.error("%s", exc)
+        log.error("%s", exc)
         return exc.exit_code
     except KeyboardInterrupt:
-        logsetup.log.warning("Stopped at once by a second signal; unacknowledged messages return to the queue")
-        return 130
+        log.warning("Stopped at once by a second signal; unacknowledged messages return to the queue")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))

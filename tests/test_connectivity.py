@@ -195,3 +195,22 @@ def test_buckets_subscriber_by_queue_arn(moto_server, engine, tmp_path):
     assert "region eu-west-1" in steps["credentials"] and "assume role" not in steps
     assert f"first object s3://{lab.bucket}/{lab.prefix}" in steps["notification"]
     assert steps["bucket"].lstrip().startswith("OK") and "readable" in steps["bucket"] and "gzip" in steps["bucket"]
+
+
+def test_bucket_block_lists_its_bucket(moto_server, engine, tmp_path):
+    from aws_s3_wodle.lab.security_lake import SecurityLakeLab
+    lab = SecurityLakeLab(endpoint=moto_server.endpoint)  # only for its client and environment
+    s3 = lab.client("s3")
+    s3.create_bucket(Bucket="trail-logs-connectivity")
+    s3.put_object(Bucket="trail-logs-connectivity", Key="AWSLogs/123456789012/CloudTrail/x.json.gz", Body=b"x")
+    conf = tmp_path / "ossec.conf"
+    for bucket, code in (("trail-logs-connectivity", 0), ("trail-logs-missing", 3)):
+        conf.write_text(f'<ossec_config><wodle name="aws-s3"><bucket type="cloudtrail"><name>{bucket}</name>'
+                        f'</bucket></wodle></ossec_config>')
+        proc = run_cli(lab, "test", "--config", str(conf), "--socket", engine.path)
+        assert proc.returncode == code, proc.stdout
+        line = _lines(proc.stdout)["bucket listing"]
+        if code == 0:
+            assert line.lstrip().startswith("OK") and "AWSLogs/" in line
+        else:
+            assert "NoSuchBucket (HTTP 404)" in line and "trail-logs-missing" in line

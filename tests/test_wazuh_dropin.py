@@ -16,7 +16,7 @@ import pytest
 from aws_s3_wodle.lab.buckets import BucketsLab
 from aws_s3_wodle.lab.faults import require_external_id
 from aws_s3_wodle.lab.security_lake import lab_env
-from aws_s3_wodle.wazuh_args import FLAGS, is_wazuh_call
+from aws_s3_wodle.wazuh_args import FLAGS, MODES, REFUSED, is_wazuh_command_line
 
 from .conftest import run_cli
 
@@ -76,10 +76,10 @@ def test_manager_command_line_delivers_one_pass(lab, engine, tmp_path):
     assert len(_events(engine, obj.rows)) == obj.rows
     assert all(d.startswith(b"1:Wazuh-AWS:{") for d in engine.datagrams)
     assert lab.queue_depth() == 0
-    _only_wazuh_lines(proc.stdout)
-    assert proc.stderr == ""
-    assert re.search(r"^INFO: Run of security_lake subscriber .* 300 events", proc.stdout, re.M)
-    assert lab.external_id not in proc.stdout
+    _only_wazuh_lines(proc.stderr)
+    assert proc.stdout == ""
+    assert re.search(r"^INFO: Run of security_lake subscriber .* 300 events", proc.stderr, re.M)
+    assert lab.external_id not in proc.stderr
 
 
 def test_every_subscriber_flag_with_its_meaning(lab, engine, tmp_path, fault_proxy):
@@ -99,8 +99,8 @@ def test_every_subscriber_flag_with_its_meaning(lab, engine, tmp_path, fault_pro
     assert ("sts", "AssumeRole", False) in seen       # through --sts_endpoint, with the right external id
     assert ("s3", "GET", False) in seen               # the object through --service_endpoint
     assert not any(s.service == "sqs" for s in fault_proxy.seen)  # SQS is not the S3 endpoint's business
-    _only_wazuh_lines(proc.stdout)
-    assert "DEBUG: " in proc.stdout                  # --debug 3 shows debug lines (and botocore's)
+    _only_wazuh_lines(proc.stderr)
+    assert "DEBUG: " in proc.stderr                  # --debug 3 shows debug lines (and botocore's)
     for secret in (lab.external_id, "lab-secret-key"):
         assert secret not in proc.stdout + proc.stderr
 
@@ -109,8 +109,8 @@ def test_wrong_external_id_is_refused(lab, engine, tmp_path, fault_proxy):
     lab.add_generated(10, seed=52)
     fault_proxy.add(require_external_id("the-one-in-the-trust-policy"))
     proc = run_as_manager(lab, wazuh_command(_sub(lab, sts_endpoint=fault_proxy.endpoint)), tmp_path)
-    assert proc.returncode == 3, proc.stdout
-    assert re.search(r"^ERROR: .*AssumeRole.*AccessDenied \(HTTP 403\)", proc.stdout, re.M)
+    assert proc.returncode == 3, proc.stderr
+    assert re.search(r"^ERROR: .*AssumeRole.*AccessDenied \(HTTP 403\)", proc.stderr, re.M)
     assert engine.datagrams == [] and lab.queue_depth() == 1
 
 
@@ -127,7 +127,7 @@ def test_external_id_from_a_file_descriptor(lab, engine, tmp_path, fault_proxy):
         proc = run_as_manager(lab, argv, tmp_path, pass_fds=(r,), extra=("--sqs-wait", "1", "--external_id-fd", str(r)))
     finally:
         os.close(r)
-    assert proc.returncode == 0, proc.stdout
+    assert proc.returncode == 0, proc.stderr
     assert len(_events(engine, obj.rows)) == obj.rows
 
 
@@ -136,55 +136,62 @@ def test_external_id_from_a_file_descriptor(lab, engine, tmp_path, fault_proxy):
     (dict(iam_role_duration="60"), 2, "--iam_role_duration: invalid value '60'"),
     (dict(iam_role_arn="not-an-arn"), 2, "--iam_role_arn: invalid value"),
     (dict(discard_field="a", discard_regex="b"), 2, "not available for Security Lake"),
-    (dict(type="guardduty"), 2, "unknown subscriber type 'guardduty'; supported: "),
-    (dict(type="buckets", discard_field="action"), 2, "--discard-field needs --discard-regex too"),
+    (dict(type="guardduty"), 2, "--subscriber: unknown type 'guardduty'; supported: "),
+    (dict(type="buckets", discard_field="action"), 2, "--discard-field and --discard-regex go together"),
     (dict(type="buckets", discard_field="action", discard_regex="(unclosed"), 2,
-     "--discard-regex: invalid value '(unclosed': not a valid regular expression"),
+     "--discard-regex: not a valid regular expression"),
 ])
 def test_distinct_exit_codes_and_error_lines(lab, tmp_path, change, code, text):
     proc = run_as_manager(lab, wazuh_command(_sub(lab, **change)), tmp_path)
     assert proc.returncode == code, proc.stdout + proc.stderr
-    _only_wazuh_lines(proc.stdout)
-    assert any(l.startswith("ERROR: ") and text in l for l in proc.stdout.splitlines()), proc.stdout
+    _only_wazuh_lines(proc.stderr)
+    assert any(l.startswith("ERROR: ") and text in l for l in proc.stderr.splitlines()), proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
 def test_engine_down_is_exit_4_and_nothing_acknowledged(lab, tmp_path):
     lab.add_generated(10, seed=54)
     proc = run_as_manager(lab, wazuh_command(_sub(lab)), tmp_path, extra=("--sqs-wait", "1", "--engine-retry", "0.5"))
-    assert proc.returncode == 4, proc.stdout
-    _only_wazuh_lines(proc.stdout)
+    assert proc.returncode == 4, proc.stderr
+    _only_wazuh_lines(proc.stderr)
     assert lab.queue_depth() == 1
 
 
-def test_bucket_and_service_modes_say_not_supported(lab, tmp_path):
-    for argv in ("wodles/aws/aws-s3 --bucket my-trail-bucket --aws_account_id 123456789012 --regions us-east-1 "
-                 "--only_logs_after 2026-JAN-01 --type cloudtrail --skip_on_error",
-                 "wodles/aws/aws-s3 --service inspector --regions us-east-1 --skip_on_error"):
-        proc = run_as_manager(lab, argv.split(" "), tmp_path)
-        assert proc.returncode == 2, proc.stdout
-        assert proc.stdout.startswith("ERROR: ") and "not supported by this version" in proc.stdout
+def test_service_mode_says_not_supported_and_bucket_mode_runs(lab, tmp_path):
+    proc = run_as_manager(lab, "wodles/aws/aws-s3 --service inspector --regions us-east-1 --skip_on_error".split(" "),
+                          tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("ERROR: --service inspector is not supported by this version of aws-s3-wodle yet")
+    # bucket mode is read (the bucket-prefix sources): here the bucket is missing, an AWS error with its reason
+    argv = ("wodles/aws/aws-s3 --bucket no-such-trail-bucket --aws_account_id 123456789012 --regions us-east-1 "
+            "--only_logs_after 2026-JAN-01 --type cloudtrail --skip_on_error").split(" ")
+    proc = run_as_manager(lab, argv, tmp_path, extra=("--state-dir", str(tmp_path / "state")))
+    assert proc.returncode == 3, proc.stderr
+    _only_wazuh_lines(proc.stderr)
+    assert "NoSuchBucket" in proc.stderr
 
 
 def test_skip_on_error_flag_sets_the_section_option():
     from aws_s3_wodle.wazuh_args import build_parser, translate
     base = ["--subscriber", "security_lake", "--queue", "q"]
-    with_flag = translate(build_parser().parse_args(base + ["--skip_on_error"]))
-    without = translate(build_parser().parse_args(base))
-    assert with_flag.wodles[0].skip_on_error is True and without.wodles[0].skip_on_error is False
+    with_flag, block, run = translate(build_parser().parse_args(base + ["--skip_on_error", "--debug", "2"]))
+    without, _, _ = translate(build_parser().parse_args(base))
+    assert with_flag.skip_on_error is True and without.skip_on_error is False
+    assert block.sqs_name == "q" and run == {"debug": 2}
 
 
 def test_flag_table_covers_every_flag_wm_aws_passes():
     """Every flag wm_aws.c passes for subscribers, buckets and services is known (no 'unrecognized')."""
-    names = {n for f in FLAGS for n in f.names}
+    names = {n for f in FLAGS for n in f.names} | {n for m in MODES for n in m.flag.names} | \
+        {n for names in REFUSED for n in names}
     wm_aws = ["--subscriber", "--queue", "--external_id", "--iam_role_arn", "--iam_role_duration", "--aws_profile",
               "--sts_endpoint", "--service_endpoint", "--discard-field", "--discard-regex", "--debug",
               "--skip_on_error", "--bucket", "--remove", "--access_key", "--secret_key", "--aws_organization_id",
               "--aws_account_id", "--aws_account_alias", "--trail_prefix", "--trail_suffix", "--only_logs_after",
               "--regions", "--type", "--service", "--aws_log_groups", "--remove-log-streams"]
     assert set(wm_aws) <= names
-    assert is_wazuh_call(["--subscriber", "security_lake"]) and is_wazuh_call(["-b", "x"])
-    assert not is_wazuh_call(["--config", "x", "--once"])
+    assert is_wazuh_command_line(["--subscriber", "security_lake"]) and is_wazuh_command_line(["-b", "x"])
+    assert not is_wazuh_command_line(["--config", "x", "--once"])
 
 
 def test_our_own_command_line_is_untouched(lab, tmp_path):
@@ -210,12 +217,12 @@ def test_buckets_subscriber_with_discard_flags(moto_server, engine, tmp_path):
     argv = wazuh_command({"type": "buckets", "sqs_name": lab.queue_name, "discard_field": "action",
                           "discard_regex": "log(in|out)$"})
     proc = run_as_manager(lab, argv, tmp_path)
-    assert proc.returncode == 0, proc.stdout
+    assert proc.returncode == 0, proc.stderr
     events = _events_json(engine, kept)
     assert len(events) == kept and all(not dropped(e["aws"]) for e in events)
     assert {e["aws"]["source"] for e in events} == {"custom"}
-    assert f"{gone} discarded" in proc.stdout
-    _only_wazuh_lines(proc.stdout)
+    assert f"{gone} discarded" in proc.stderr
+    _only_wazuh_lines(proc.stderr)
     assert lab.queue_depth() == 0
 
 
@@ -228,8 +235,8 @@ def test_security_hub_subscriber_with_discard_flags(moto_server, engine, tmp_pat
     argv = wazuh_command({"type": "security_hub", "sqs_name": lab.queue_name, "discard_field": "finding.RecordState",
                           "discard_regex": "ARCHIVED"}, debug=1)
     proc = run_as_manager(lab, argv, tmp_path)
-    assert proc.returncode == 0, proc.stdout
+    assert proc.returncode == 0, proc.stderr
     events = _events_json(engine, active)
     assert len(events) == active and all(e["aws"]["finding"]["RecordState"] != "ARCHIVED" for e in events)
     assert {e["aws"]["source"] for e in events} == {"securityhub"}
-    _only_wazuh_lines(proc.stdout)
+    _only_wazuh_lines(proc.stderr)
