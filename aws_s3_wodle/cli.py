@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aws-s3-wodle",
         description="Pull AWS security data (Amazon Security Lake) into Wazuh's analysis engine. "
-                    "Subcommands: 'aws-s3-wodle lab --help' for the local lab.")
+                    "Subcommands: 'aws-s3-wodle test --help' checks AWS and engine connectivity; "
+                    "'aws-s3-wodle lab --help' for the local lab. A Wazuh manager's own command line "
+                    "('--subscriber security_lake --queue ...') runs one pass, as its aws-s3 script would.")
     p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="ossec.conf to read (default %(default)s)")
     p.add_argument("--once", action="store_true", help="run every enabled block once, then exit "
                    "(for a manager that calls us on its own interval)")
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-nulls", action="store_true", help="keep null fields in events (dropped by default)")
     p.add_argument("--engine-retry", type=float, default=30.0,
                    help="seconds to keep retrying when the engine's socket refuses (default %(default)s)")
+    p.add_argument("--metrics-file", help="write Prometheus metrics (text format) to this file after every run")
     p.add_argument("--version", action="version", version=f"aws-s3-wodle {__version__}")
     return p
 
@@ -75,6 +78,16 @@ def reset_state(args: argparse.Namespace) -> int:
     log.info("Forgot %d objects and %d prefixes read from bucket '%s' (%s); the next run starts from "
              "only_logs_after", objects, cursors, args.reset_state, path)
     return EXIT_OK
+
+
+def _delivery_state_dir(args: argparse.Namespace) -> Optional[str]:
+    """Where subscribers keep what they delivered: --state-dir, else under a Wazuh installation that exists
+    (a test run with --output on a machine without Wazuh must not create /var/ossec)."""
+    if args.state_dir or Path(args.wazuh_path).is_dir():
+        return str(_state_dir(args))
+    log.warning("No --state-dir and no Wazuh installation at %s: subscribers keep no delivery state (a redelivered "
+                "notification is sent again, a half-done object restarts) and cannot dead-letter", args.wazuh_path)
+    return None
 
 
 def _make_sink(args: argparse.Namespace):
@@ -107,7 +120,8 @@ def _run_once(block, ctx) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)  # before the heavy imports: a bad config fails fast
+    # before the heavy imports: a bad config fails fast (a Wazuh-style call brings its config built from flags)
+    config = getattr(args, "prebuilt_config", None) or load_config(args.config)
     from .runner import Context, run_block
     from .schedule import BlockScheduler
 
@@ -118,9 +132,10 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _install_signals(stop)
     sink = _make_sink(args)
-    options = RunOptions(wait_seconds=args.sqs_wait, state_dir=str(_state_dir(args)))
+    options = RunOptions(wait_seconds=args.sqs_wait, state_dir=_delivery_state_dir(args))
+    observers = _observers(args)
     ctx = Context(sink=sink, options=options, stop=stop, batch_size=args.batch_size, keep_nulls=args.keep_nulls,
-                  state_dir=str(_state_dir(args)), reparse=args.reparse)
+                  state_dir=str(_state_dir(args)), reparse=args.reparse, **observers)
     try:
         if args.once:
             worst = EXIT_OK
@@ -135,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         for wodle, block in blocks:
             opts = RunOptions(**{**vars(options), "skip_on_error": wodle.skip_on_error})
             block_ctx = Context(sink=sink, options=opts, stop=stop, batch_size=args.batch_size,
-                                keep_nulls=args.keep_nulls, state_dir=ctx.state_dir, reparse=args.reparse)
+                                keep_nulls=args.keep_nulls, state_dir=ctx.state_dir, reparse=args.reparse,
+                                **observers)
             schedulers.append(BlockScheduler(block.label, wodle, lambda b=block, c=block_ctx: _run_once(b, c), stop,
                                              args.run_on_start or wodle.run_on_start))
         log.info("Started with %d block(s) from %s", len(schedulers), args.config)
@@ -148,6 +164,21 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         sink.close()
+        if observers["progress"] is not None:
+            observers["progress"].close()
+
+
+def _observers(args: argparse.Namespace) -> dict:
+    """Metrics file (--metrics-file) and the live progress line (only on a terminal)."""
+    metrics = None
+    if getattr(args, "metrics_file", None):
+        from .metrics import Metrics
+        metrics = Metrics(args.metrics_file)
+    progress = None
+    if args.output != "-":  # stdout carries events then; keep the terminal for them
+        from .progress import Progress
+        progress = Progress.for_terminal(sys.stderr)
+    return {"metrics": metrics, "progress": progress}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -155,6 +186,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if argv and argv[0] == "lab":
         from .lab.cli import main as lab_main
         return lab_main(argv[1:])
+    if argv and argv[0] == "test":
+        from .connectivity import main as test_main
+        return test_main(argv[1:])
     from .wazuh_args import is_wazuh_command_line
     if is_wazuh_command_line(argv):  # called by a Wazuh manager in place of its own script
         from .wazuh_args import main as wazuh_main

@@ -96,11 +96,13 @@ class ObjectDelivery:
                 sent_bytes += result.bytes
                 oversized += result.oversized
                 recorded_in = result.recorded_in or recorded_in
+                self.stats.in_flight_events = sent  # progress of the object being delivered (progress.py)
                 if oid:
                     self.store.save_progress(oid, position)  # the checkpoint: at most this batch is resent
         except DecodeError as exc:
             return Outcome(False, CORRUPT, f"cannot decode after {position} events: {exc}")
         finally:
+            self.stats.in_flight_events = 0
             self._count(events=sent, bytes=sent_bytes, oversized=oversized, discarded=discarded)
             if oversized:
                 log.error("%d events of %s are over the engine's datagram limit: not sent, recorded whole in %s",

@@ -27,7 +27,7 @@ MISSING = FailureClass("missing", "object missing (NoSuchKey)", True)
 DENIED = FailureClass("denied", "access denied", True)
 THROTTLED = FailureClass("throttled", "throttling or server error (retries exhausted)", False)
 CORRUPT = FailureClass("corrupt", "corrupt or truncated object", True)
-UNPARSEABLE = FailureClass("unparseable", "unparseable notification", True)
+UNPARSEABLE = FailureClass("notification", "unparseable notification", True)
 # An event too big for the engine is not a failure of its object: the sink records it whole
 # (sinks.OversizeRecorder), the object is delivered, and the run counts it apart ("oversized").
 

@@ -165,8 +165,7 @@ class SubscriberRun:
         if not failed:
             return self._delete(message)
         for _, o in failed:
-            self.stats.errors += 1
-            self.stats.failures[o.failure.name] += 1
+            self.stats.error(o.failure.name)
         dead, disposal = self._dispose(message, failed)
         for ref, o in failed:
             if ref is None:
@@ -209,5 +208,6 @@ class SubscriberRun:
                         "be sent again" if isinstance(self.store, NoStore) else "its objects are recorded as "
                         "delivered and will not be sent again")
             return True
-        self.stats.deleted += counted
+        if counted:
+            self.stats.acknowledged(message.sent_timestamp_ms)
         return True

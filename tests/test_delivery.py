@@ -283,4 +283,4 @@ def test_broken_download_resumes_with_a_range_request(moto_server):
             data = got.file.read()
             assert got.size == len(body) and got.etag and got.attempts == 1
         assert data == body
-        assert proxy.count("s3", "GetObject") == 2 and proxy.faults() == {"s3:GetObject:truncated": 1}
+        assert proxy.count("s3", "GetObject") == 2 and proxy.faults_seen() == {"s3:GetObject:truncated": 1}

@@ -183,8 +183,8 @@ def test_throttling_and_server_errors_from_s3_and_sqs(lab, tmp_path):
     with FaultProxy(lab.endpoint, rules) as proxy, DatagramEngine(str(tmp_path / "queue")) as engine:
         proc = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1", env=proxied(proxy))
         settle(engine)
-        faults = proxy.faults()
-        gets_of_bounded = sum(1 for c in proxy.calls if c.action == "GetObject" and c.key == bounded)
+        faults = proxy.faults_seen()
+        gets_of_bounded = sum(1 for c in proxy.calls if c.operation == "GetObject" and c.key == bounded)
     print(f"faults injected: {dict(faults)}")
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -209,7 +209,7 @@ def test_retries_are_bounded_and_a_throttled_object_is_left_for_later(lab, tmp_p
         proc = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1",
                          env={**proxied(proxy), "AWS_MAX_ATTEMPTS": "2"})
         settle(engine)
-        gets = collections.Counter(c.key for c in proxy.calls if c.action == "GetObject")
+        gets = collections.Counter(c.key for c in proxy.calls if c.operation == "GetObject")
     assert proc.returncode == 5, proc.stderr
     assert gets[stuck.key] == 2 * 3 and gets[late.key] == 3  # bounded; and our retry got the late one
     lines = errors_about(proc.stderr, stuck.key)
@@ -319,7 +319,7 @@ def test_bad_objects_and_bodies_between_good_ones(lab, tmp_path):
         time.sleep(2.2)  # the failed messages reappear: second receive, dead-lettered
         second = run_wodle(lab, conf, *args, env=proxied(proxy))
         settle(engine)
-        denied_gets = sum(1 for c in proxy.calls if c.action == "GetObject" and c.key == denied)
+        denied_gets = sum(1 for c in proxy.calls if c.operation == "GetObject" and c.key == denied)
     assert first.returncode == 5 and second.returncode == 5, first.stderr + second.stderr
     for run in (first, second):
         assert "Traceback" not in run.stderr
@@ -331,7 +331,7 @@ def test_bad_objects_and_bodies_between_good_ones(lab, tmp_path):
         assert len(body_errors) == 1
     assert "left in the queue for its redrive policy (dead-lettered after 2 receives; this was receive 1)" in \
         first.stderr
-    assert "7 errors (3 corrupt, 2 denied, 1 missing, 1 unparseable)" in first.stderr  # the Security Lake block
+    assert "7 errors (3 corrupt, 2 denied, 1 missing, 1 notification)" in first.stderr  # the Security Lake block
     assert "1 errors (1 corrupt)" in first.stderr  # the buckets block
     assert "1 oversized events recorded" in first.stderr
     assert "7 dead-lettered" in second.stderr and "1 dead-lettered" in second.stderr

@@ -66,7 +66,7 @@ def test_odd_keys_and_hostile_bodies(lab, tmp_path):
     assert any("x\\n2026/01/01 00:00:00 aws-s3-wodle: INFO: forged line.parquet" in line for line in lines)
     assert "ctl\\x01\\x7f\\x1b[31mred.parquet" in proc.stderr
     assert "over SQS's 262144" in proc.stderr and "not JSON" in proc.stderr
-    assert "6 errors (2 missing, 4 unparseable)" in proc.stderr
+    assert "6 errors (2 missing, 4 notification)" in proc.stderr
     # nothing written outside our directories: the working directory and /tmp are untouched
     assert _tree(work) == set()
     assert not Path("/tmp/aws-s3-wodle-escape.parquet").exists()

@@ -100,6 +100,13 @@ class SqsQueue:
                 failed[m.message_id] = f"{entry.get('Code', 'Error')}: {entry.get('Message', '')}".rstrip(": ")
         return failed
 
+    def approximate_depth(self) -> dict[str, int]:
+        """Messages waiting, in flight and delayed (SQS's approximate counts), for the metrics."""
+        names = {"ApproximateNumberOfMessages": "visible", "ApproximateNumberOfMessagesNotVisible": "in_flight",
+                 "ApproximateNumberOfMessagesDelayed": "delayed"}
+        attrs = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=list(names))["Attributes"]
+        return {state: int(attrs.get(name, 0)) for name, state in names.items()}
+
     def messages(self, seen: set[str]) -> Iterator[Message]:
         """Receive until the queue is drained, or until it only hands back messages this run already saw."""
         while True:
