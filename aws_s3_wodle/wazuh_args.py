@@ -27,6 +27,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Optional, Sequence
 
 from . import log as logsetup
+from .argtypes import positive_int, seconds
 from .bucket_config import BUCKET_TYPES
 from .config import BLOCK_TYPES, KNOWN_UNSUPPORTED, Config, Wodle
 from .discard import parse_discard_regex
@@ -139,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--socket", help="analysisd datagram socket (default WAZUH_PATH/queue/sockets/queue)")
     out.add_argument("--output", help="JSON lines to this file instead ('-' = stdout)")
     own.add_argument("--state-dir", help="state directory (default WAZUH_PATH/var/aws-s3-wodle)")
-    own.add_argument("--engine-retry", type=float, default=30.0, help="seconds to retry a refusing engine socket")
-    own.add_argument("--batch-size", type=int, default=5000, help="records per batch (default %(default)s)")
+    own.add_argument("--engine-retry", type=seconds, default=30.0, help="seconds to retry a refusing engine socket")
+    own.add_argument("--batch-size", type=positive_int, default=5000, help="records per batch (default %(default)s)")
     own.add_argument("--sqs-wait", type=int, default=20, choices=range(0, 21), metavar="{0..20}",
                      help="SQS long-poll seconds (default %(default)s)")
     own.add_argument("--keep-nulls", action="store_true", help="keep null fields in events")

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from aws_s3_wodle.lab.security_lake import lab_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,3 +69,22 @@ def test_missing_queue_is_an_aws_error_with_a_hint(lab, tmp_path):
     assert proc.returncode == 3
     assert "SQS queue 'no-such-queue' cannot be found" in proc.stderr and "check <sqs_name>" in proc.stderr
     assert "Traceback" not in proc.stderr and lab.external_id not in proc.stderr
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["--batch-size", "0"], "--batch-size"), (["--batch-size", "-5"], "--batch-size"),
+    (["--batch-size", "x"], "--batch-size"), (["--engine-retry", "nan"], "--engine-retry"),
+    (["--engine-retry", "-1"], "--engine-retry"), (["--engine-retry", "inf"], "--engine-retry"),
+])
+@pytest.mark.parametrize("prefix", [[], ["--subscriber", "security_lake", "--queue", "q"]],
+                         ids=["own", "wazuh"])
+def test_bad_numbers_are_usage_errors(prefix, argv, flag, capsys):
+    from aws_s3_wodle import cli, wazuh_args
+    parser = wazuh_args.build_parser() if prefix else cli.build_parser()
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(prefix + argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and repr(argv[1]) in err and "Traceback" not in err
+    ok = parser.parse_args(prefix + ["--batch-size", "1", "--engine-retry", "0"])
+    assert ok.batch_size == 1 and ok.engine_retry == 0.0
