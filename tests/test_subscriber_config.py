@@ -74,8 +74,7 @@ def test_security_hub_block():
 
 
 def test_no_longer_listed_as_unsupported():
-    assert "buckets" not in KNOWN_UNSUPPORTED["subscriber"]
-    assert "security_hub" not in KNOWN_UNSUPPORTED["subscriber"]
+    assert "subscriber" not in KNOWN_UNSUPPORTED  # every subscriber type Wazuh names is read
 
 
 @pytest.mark.parametrize("element, reason", [
