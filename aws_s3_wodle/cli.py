@@ -17,7 +17,7 @@ from . import __version__
 from . import log as logsetup
 from .argtypes import positive_int, seconds
 from .config import DEFAULT_CONFIG, load_config
-from .errors import EXIT_INTERRUPTED, EXIT_OK, WodleError
+from .errors import EXIT_INTERRUPTED, EXIT_OK, WodleError, internal_error
 from .subscriber import RunOptions
 
 log = logging.getLogger("aws-s3-wodle")
@@ -195,3 +195,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         log.warning("Stopped at once by a second signal; unacknowledged messages return to the queue")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - last resort: one line and a distinct exit code, not a traceback
+        return internal_error(log, exc, args.debug > 0)

@@ -31,7 +31,7 @@ from .argtypes import positive_int, seconds
 from .bucket_config import BUCKET_TYPES
 from .config import BLOCK_TYPES, KNOWN_UNSUPPORTED, Config, Wodle
 from .discard import parse_discard_regex
-from .errors import EXIT_INTERRUPTED, EXIT_USAGE, WodleError
+from .errors import EXIT_INTERRUPTED, EXIT_USAGE, WodleError, internal_error
 
 log = logging.getLogger("aws-s3-wodle")
 
@@ -291,6 +291,8 @@ def main(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         log.warning("Stopped at once by a second signal; unacknowledged messages return to the queue")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - last resort: one line and a distinct exit code, not a traceback
+        return internal_error(log, exc, bool(debug and str(debug).isdigit() and int(debug) > 0))
 
 
 if __name__ == "__main__":  # pragma: no cover

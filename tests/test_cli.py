@@ -88,3 +88,22 @@ def test_bad_numbers_are_usage_errors(prefix, argv, flag, capsys):
     assert f"argument {flag}" in err and repr(argv[1]) in err and "Traceback" not in err
     ok = parser.parse_args(prefix + ["--batch-size", "1", "--engine-retry", "0"])
     assert ok.batch_size == 1 and ok.engine_retry == 0.0
+
+
+@pytest.mark.parametrize("debug", [0, 1])
+def test_an_unexpected_exception_is_one_line_and_exit_70(debug, monkeypatch, tmp_path, caplog):
+    from aws_s3_wodle import cli
+    from aws_s3_wodle.errors import EXIT_INTERNAL
+
+    def boom(args):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(cli, "run", boom)
+    monkeypatch.setattr(cli.logsetup, "setup", lambda *a, **k: None)  # keep pytest's capture
+    with caplog.at_level("DEBUG", logger="aws-s3-wodle"):
+        code = cli.main(["--config", str(tmp_path / "ossec.conf"), "--debug", str(debug)])
+    assert code == EXIT_INTERNAL == 70
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.getMessage().startswith("Internal error: ZeroDivisionError: division by zero; this is a bug")
+    assert (record.exc_info is not None) == bool(debug)
+    assert "| 70 | internal error" in (ROOT / "README.md").read_text()
