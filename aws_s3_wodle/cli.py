@@ -16,13 +16,13 @@ from typing import Optional, Sequence
 from . import __version__
 from . import log as logsetup
 from .argtypes import positive_int, seconds
-from .config import DEFAULT_CONFIG, load_config
+from .config import DEFAULT_CONFIG, DEFAULT_WAZUH_PATH, load_config
 from .errors import EXIT_INTERRUPTED, EXIT_OK, WodleError, internal_error
 from .subscriber import RunOptions
 
 log = logging.getLogger("aws-s3-wodle")
 
-DEFAULT_WAZUH = "/var/ossec"
+DEFAULT_WAZUH = DEFAULT_WAZUH_PATH
 
 
 def build_parser() -> argparse.ArgumentParser:

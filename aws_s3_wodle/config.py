@@ -15,7 +15,8 @@ from lxml import etree
 
 from .errors import ConfigError
 
-DEFAULT_CONFIG = "/var/ossec/etc/ossec.conf"
+DEFAULT_WAZUH_PATH = "/var/ossec"  # the one place this default is written; every --wazuh-path takes it
+DEFAULT_CONFIG = f"{DEFAULT_WAZUH_PATH}/etc/ossec.conf"
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2592000}
 DAY, WEEK, MONTH = _UNITS["d"], _UNITS["w"], _UNITS["M"]

@@ -29,7 +29,7 @@ from typing import Any, Optional, Sequence
 from . import log as logsetup
 from .argtypes import positive_int, seconds
 from .bucket_config import BUCKET_TYPES
-from .config import BLOCK_TYPES, KNOWN_UNSUPPORTED, Config, Wodle
+from .config import BLOCK_TYPES, DEFAULT_WAZUH_PATH, KNOWN_UNSUPPORTED, Config, Wodle
 from .discard import parse_discard_regex
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, WodleError, internal_error
 
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     for names in REFUSED:
         p.add_argument(*names, dest="refused:" + names[-1], help=argparse.SUPPRESS)
     own = p.add_argument_group("aws-s3-wodle's own options (the manager never passes these; a wrapper may)")
-    own.add_argument("--wazuh-path", default="/var/ossec", help="Wazuh directory (default %(default)s)")
+    own.add_argument("--wazuh-path", default=DEFAULT_WAZUH_PATH, help="Wazuh directory (default %(default)s)")
     out = own.add_mutually_exclusive_group()
     out.add_argument("--socket", help="analysisd datagram socket (default WAZUH_PATH/queue/sockets/queue)")
     out.add_argument("--output", help="JSON lines to this file instead ('-' = stdout)")

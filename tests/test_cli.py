@@ -107,3 +107,13 @@ def test_an_unexpected_exception_is_one_line_and_exit_70(debug, monkeypatch, tmp
     assert record.getMessage().startswith("Internal error: ZeroDivisionError: division by zero; this is a bug")
     assert (record.exc_info is not None) == bool(debug)
     assert "| 70 | internal error" in (ROOT / "README.md").read_text()
+
+
+def test_every_command_line_defaults_to_the_one_wazuh_path():
+    from aws_s3_wodle import cli, connectivity, wazuh_args
+    from aws_s3_wodle.config import DEFAULT_CONFIG, DEFAULT_WAZUH_PATH
+    parsers = [cli.build_parser(), wazuh_args.build_parser(), connectivity.build_parser()]
+    assert {p.get_default("wazuh_path") for p in parsers} == {DEFAULT_WAZUH_PATH}
+    assert DEFAULT_CONFIG.startswith(DEFAULT_WAZUH_PATH + "/")
+    sources = "".join(p.read_text() for p in (ROOT / "aws_s3_wodle").rglob("*.py"))
+    assert sources.count('"/var/ossec"') == 1  # written once, in config.py
