@@ -110,8 +110,7 @@ class BucketConfig(AwsAccess):
         return f"{self.kind} bucket '{self.name}{where}'"
 
     def validate(self) -> None:
-        if self.iam_role_duration and not self.iam_role_arn:
-            raise ValueError("has <iam_role_duration> but no <iam_role_arn>; the duration applies to an assumed role")
+        super().validate()
         if self.kind == "cisco_umbrella" and not re.search(r"(^|/)(dnslogs|proxylogs|iplogs)/$", self.path or ""):
             raise ValueError("needs <path> ending in the Cisco Umbrella log folder, dnslogs, proxylogs or iplogs "
                              "(e.g. 'dnslogs'), so its records get the right field names")

@@ -15,13 +15,14 @@ from typing import Optional, Sequence
 
 from . import __version__
 from . import log as logsetup
-from .config import DEFAULT_CONFIG, load_config
-from .errors import EXIT_INTERRUPTED, EXIT_OK, WodleError
+from .argtypes import positive_int, seconds
+from .config import DEFAULT_CONFIG, DEFAULT_WAZUH_PATH, load_config
+from .errors import EXIT_INTERRUPTED, EXIT_OK, WodleError, internal_error
 from .subscriber import RunOptions
 
 log = logging.getLogger("aws-s3-wodle")
 
-DEFAULT_WAZUH = "/var/ossec"
+DEFAULT_WAZUH = DEFAULT_WAZUH_PATH
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="verbosity: 1-2 debug, 3 also AWS SDK debug")
     p.add_argument("--sqs-wait", type=int, default=20, choices=range(0, 21), metavar="{0..20}",
                    help="SQS long-poll seconds (default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=5000, help="rows decoded per batch (default %(default)s)")
+    p.add_argument("--batch-size", type=positive_int, default=5000, help="rows decoded per batch (default %(default)s)")
     p.add_argument("--keep-nulls", action="store_true", help="keep null fields in events (dropped by default)")
-    p.add_argument("--engine-retry", type=float, default=30.0,
+    p.add_argument("--engine-retry", type=seconds, default=30.0,
                    help="seconds to keep retrying when the engine's socket refuses (default %(default)s)")
     p.add_argument("--metrics-file", help="write Prometheus metrics (text format) to this file after every run")
     p.add_argument("--version", action="version", version=f"aws-s3-wodle {__version__}")
@@ -205,3 +206,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         log.warning("Stopped at once by a second signal; unacknowledged messages return to the queue")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - last resort: one line and a distinct exit code, not a traceback
+        return internal_error(log, exc, args.debug > 0)

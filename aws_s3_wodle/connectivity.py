@@ -382,14 +382,14 @@ def _check_output(path: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import DEFAULT_CONFIG
+    from .config import DEFAULT_CONFIG, DEFAULT_WAZUH_PATH
     p = argparse.ArgumentParser(prog="aws-s3-wodle test",
                                 description="Check, step by step, that every configured block reaches AWS and the "
                                             "engine: credentials, AssumeRole, the queue, a pending notification "
                                             "(peeked, not consumed), its bucket, and the engine's socket. "
                                             "Exit 0 only when every step passed.")
     p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="ossec.conf to read (default %(default)s)")
-    p.add_argument("--wazuh-path", default="/var/ossec", help="Wazuh directory (default %(default)s); the engine's "
+    p.add_argument("--wazuh-path", default=DEFAULT_WAZUH_PATH, help="Wazuh directory (default %(default)s); the engine's "
                    "socket is WAZUH_PATH/queue/sockets/queue")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--socket", help="the engine's datagram socket, overriding --wazuh-path")

@@ -27,10 +27,11 @@ from dataclasses import dataclass, fields
 from typing import Any, Optional, Sequence
 
 from . import log as logsetup
+from .argtypes import positive_int, seconds
 from .bucket_config import BUCKET_TYPES
-from .config import BLOCK_TYPES, KNOWN_UNSUPPORTED, Config, Wodle
+from .config import BLOCK_TYPES, DEFAULT_WAZUH_PATH, KNOWN_UNSUPPORTED, Config, Wodle
 from .discard import parse_discard_regex
-from .errors import EXIT_INTERRUPTED, EXIT_USAGE, WodleError
+from .errors import EXIT_INTERRUPTED, EXIT_USAGE, WodleError, internal_error
 
 log = logging.getLogger("aws-s3-wodle")
 
@@ -134,13 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     for names in REFUSED:
         p.add_argument(*names, dest="refused:" + names[-1], help=argparse.SUPPRESS)
     own = p.add_argument_group("aws-s3-wodle's own options (the manager never passes these; a wrapper may)")
-    own.add_argument("--wazuh-path", default="/var/ossec", help="Wazuh directory (default %(default)s)")
+    own.add_argument("--wazuh-path", default=DEFAULT_WAZUH_PATH, help="Wazuh directory (default %(default)s)")
     out = own.add_mutually_exclusive_group()
     out.add_argument("--socket", help="analysisd datagram socket (default WAZUH_PATH/queue/sockets/queue)")
     out.add_argument("--output", help="JSON lines to this file instead ('-' = stdout)")
     own.add_argument("--state-dir", help="state directory (default WAZUH_PATH/var/aws-s3-wodle)")
-    own.add_argument("--engine-retry", type=float, default=30.0, help="seconds to retry a refusing engine socket")
-    own.add_argument("--batch-size", type=int, default=5000, help="records per batch (default %(default)s)")
+    own.add_argument("--engine-retry", type=seconds, default=30.0, help="seconds to retry a refusing engine socket")
+    own.add_argument("--batch-size", type=positive_int, default=5000, help="records per batch (default %(default)s)")
     own.add_argument("--sqs-wait", type=int, default=20, choices=range(0, 21), metavar="{0..20}",
                      help="SQS long-poll seconds (default %(default)s)")
     own.add_argument("--keep-nulls", action="store_true", help="keep null fields in events")
@@ -290,6 +291,8 @@ def main(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         log.warning("Stopped at once by a second signal; unacknowledged messages return to the queue")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - last resort: one line and a distinct exit code, not a traceback
+        return internal_error(log, exc, bool(debug and str(debug).isdigit() and int(debug) > 0))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -85,7 +85,7 @@ fi
 install -D -m 0755 "$HERE/aws-s3-wodle" "$ROOT/usr/bin/aws-s3-wodle"
 install -D -m 0755 "$HERE/aws-s3-wodle-wazuh-switch" "$ROOT/usr/sbin/aws-s3-wodle-wazuh-switch"
 install -D -m 0644 "$HERE/aws-s3-wodle.service" "$ROOT/lib/systemd/system/aws-s3-wodle.service"
-install -D -m 0644 "$HERE/aws-s3-wodle.default" "$ROOT/etc/default/aws-s3-wodle"
+install -D -m 0640 "$HERE/aws-s3-wodle.default" "$ROOT/etc/default/aws-s3-wodle"  # may hold AWS keys
 install -D -m 0640 "$SRC/etc/ossec.conf" "$ROOT/etc/aws-s3-wodle/ossec.conf"
 for rules in "$SRC"/etc/rules/*.xml; do
     install -D -m 0644 "$rules" "$ROOT/etc/aws-s3-wodle/rules/$(basename "$rules")"

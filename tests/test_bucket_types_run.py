@@ -90,3 +90,40 @@ def test_progress_after_each_batch_then_resume_skips_what_was_sent(bucket_lab, t
     stats, state, events = _pass(bucket_lab, block, tmp_path, batch_size=10)
     assert [e["aws"]["eventID"] for e in events] == obj.ids[20:]
     assert state.is_processed(scope, obj.key) and state.progress(scope, obj.key, etag) == 0
+
+
+def _deep(levels: int) -> bytes:
+    return b'{"a":' * levels + b'1' + b'}' * levels + b"\n"
+
+
+def test_deeply_nested_object_is_an_object_error_not_a_crash(bucket_lab, tmp_path):
+    bucket_lab.add("custom", day=TODAY, path="app/")
+    s3 = bucket_lab.client()
+    s3.put_object(Bucket=bucket_lab.bucket, Key="app/deep.json", Body=_deep(3000))
+    block = BucketConfig(name=bucket_lab.bucket, kind="custom", path="app/", only_logs_after=TODAY)
+    stats, state, events = _pass(bucket_lab, block, tmp_path)
+    assert stats.errors == 1 and stats.objects == 1 and len(events) == 5
+    assert not state.is_processed(_scope(bucket_lab, "custom", "app/"), "app/deep.json")
+
+
+def test_an_unexpected_decoder_exception_is_an_object_error(bucket_lab, tmp_path, caplog):
+    import dataclasses
+    from aws_s3_wodle.sources.buckets import run as run_module
+
+    bucket_lab.add("custom", day=TODAY, path="app/")
+    block = BucketConfig(name=bucket_lab.bucket, kind="custom", path="app/", only_logs_after=TODAY)
+
+    def broken(spool, key):
+        yield {"ok": 1}
+        raise KeyError("surprise")
+
+    state = StateStore(tmp_path / "state.db")
+    sink = JsonLinesSink(str(tmp_path / "out.jsonl"))
+    run = BucketRun(block, bucket_lab.client(), state, sink, BucketOptions(), threading.Event())
+    run.btype = dataclasses.replace(run_module.TYPES["custom"], parse=broken)
+    with caplog.at_level("ERROR", logger="aws-s3-wodle"):
+        stats = run.run()
+    sink.close()
+    assert stats.errors == 1 and stats.objects == 0
+    [line] = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert bucket_lab.objects[-1].key in line and "KeyError" in line and "surprise" in line

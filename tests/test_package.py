@@ -80,23 +80,39 @@ def test_package_metadata_and_files(deb, root):
     assert (venv / "bin/aws-s3-wodle").read_text().startswith("#!/opt/aws-s3-wodle/bin/python")
     leftovers = subprocess.run(["grep", "-rl", "aws-s3-wodle-deb.", str(venv)], capture_output=True, text=True).stdout
     assert leftovers == ""
+    # the service's environment file may hold AWS keys: not readable by other users
+    assert (root / "etc/default/aws-s3-wodle").stat().st_mode & 0o777 == 0o640
+    assert "0640" in (root / "etc/default/aws-s3-wodle").read_text()
 
 
 def test_help_and_version_from_the_installed_files(root):
     # run from the source tree: its aws_s3_wodle folder must not shadow the installed code
-    proc = subprocess.run([str(root / "usr/bin/aws-s3-wodle"), "--help"], cwd=SRC, capture_output=True, text=True)
+    proc = subprocess.run([str(root / "usr/bin/aws-s3-wodle"), "--help"], cwd=SRC, env=_clean_env(),
+                          capture_output=True, text=True)
     assert proc.returncode == 0 and "usage: aws-s3-wodle" in proc.stdout
     where = subprocess.run([str(root / "opt/aws-s3-wodle/bin/python"), "-c",
                             "import aws_s3_wodle, boto3, pyarrow, lxml, orjson, prometheus_client; "
-                            "print(aws_s3_wodle.__file__)"], cwd="/", capture_output=True, text=True)
+                            "print(aws_s3_wodle.__file__)"], cwd="/", env=_clean_env(), capture_output=True,
+                           text=True)
     assert where.returncode == 0, where.stderr
     assert where.stdout.strip().startswith(str(root / "opt/aws-s3-wodle/lib/"))
-    proc = subprocess.run([str(root / "usr/bin/aws-s3-wodle"), "test", "--help"], capture_output=True, text=True)
+    proc = subprocess.run([str(root / "usr/bin/aws-s3-wodle"), "test", "--help"], env=_clean_env(),
+                          capture_output=True, text=True)
     assert proc.returncode == 0 and "Exit 0 only when every step passed" in " ".join(proc.stdout.split())
 
 
+def _clean_env() -> dict:
+    """The caller's environment without what would make the packaged venv's Python import anything but its
+    own files (a developer's PYTHONPATH pointing at a checkout, a PYTHONHOME)."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+
+def _run_clean(argv: list, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, env=_clean_env(), **kwargs)
+
+
 def _env(lab) -> dict:
-    return {**os.environ, **lab_env(lab.endpoint, lab.region)}
+    return {**_clean_env(), **lab_env(lab.endpoint, lab.region)}
 
 
 def test_installed_test_command_and_one_pass(root, lab, tmp_path):
@@ -135,12 +151,12 @@ def test_wazuh_switch_runs_the_managers_command_line(root, lab, fault_proxy):
     original = (wazuh / "wodles/aws/aws-s3").read_text()
     switch = str(root / "usr/sbin/aws-s3-wodle-wazuh-switch")
     metrics = wazuh / "var/aws-s3-wodle/metrics.prom"
-    proc = subprocess.run([switch, "enable", "--wazuh-path", str(wazuh), "--", "--sqs-wait", "1", "--metrics-file",
+    proc = _run_clean([switch, "enable", "--wazuh-path", str(wazuh), "--", "--sqs-wait", "1", "--metrics-file",
                            str(metrics)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert (wazuh / "wodles/aws/aws-s3.orig-aws-s3-wodle").read_text() == original
     assert (wazuh / "etc/rules/amazon_security_lake_rules.xml").exists()
-    assert "enabled" in subprocess.run([switch, "status", "--wazuh-path", str(wazuh)], capture_output=True,
+    assert "enabled" in _run_clean([switch, "status", "--wazuh-path", str(wazuh)], capture_output=True,
                                        text=True).stdout
     obj = lab.add_generated(150, seed=71)
     fault_proxy.add(require_external_id(lab.external_id))
@@ -160,7 +176,7 @@ def test_wazuh_switch_runs_the_managers_command_line(root, lab, fault_proxy):
     assert lab.external_id not in out
     assert argv_seen and lab.external_id not in argv_seen  # the long-running process never shows it
     assert "aws_s3_wodle_events_total" in metrics.read_text()
-    proc = subprocess.run([switch, "disable", "--wazuh-path", str(wazuh)], capture_output=True, text=True)
+    proc = _run_clean([switch, "disable", "--wazuh-path", str(wazuh)], capture_output=True, text=True)
     assert proc.returncode == 0 and (wazuh / "wodles/aws/aws-s3").read_text() == original
     assert not (wazuh / "wodles/aws/aws-s3.orig-aws-s3-wodle").exists()
     assert not (wazuh / "etc/rules/amazon_security_lake_rules.xml").exists()
@@ -184,7 +200,7 @@ def test_remove_restores_the_manager_and_leaves_nothing(root, deb):
     wazuh = _manager_dir(root)
     original = (wazuh / "wodles/aws/aws-s3").read_text()
     switch = str(root / "usr/sbin/aws-s3-wodle-wazuh-switch")
-    assert subprocess.run([switch, "enable", "--wazuh-path", str(wazuh)], capture_output=True).returncode == 0
+    assert _run_clean([switch, "enable", "--wazuh-path", str(wazuh)], capture_output=True).returncode == 0
     proc = _dpkg(root, "--purge", "aws-s3-wodle")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (wazuh / "wodles/aws/aws-s3").read_text() == original  # prerm gave the manager its script back

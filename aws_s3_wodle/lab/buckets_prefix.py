@@ -19,9 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-import boto3
-
-from .security_lake import lab_env
+from .security_lake import lab_client
 
 ACCOUNTS = ("111111111111", "222222222222")
 REGIONS = ("us-east-1", "eu-west-1")
@@ -92,9 +90,7 @@ class BucketLab:
     seq: int = 0
 
     def client(self, service: str = "s3") -> Any:
-        env = lab_env(self.endpoint, self.region)
-        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint,
-                            aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        return lab_client(service, self.endpoint, self.region)
 
     def create(self) -> "BucketLab":
         if not self.bucket:

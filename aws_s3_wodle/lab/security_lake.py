@@ -33,6 +33,13 @@ def lab_env(endpoint: str, region: str) -> dict[str, str]:
             "AWS_DEFAULT_REGION": region, "AWS_REGION": region, "AWS_EC2_METADATA_DISABLED": "true"}
 
 
+def lab_client(service: str, endpoint: str, region: str) -> Any:
+    """A boto3 client of the lab (moto's server) with the lab's keys: what every lab builds its AWS with."""
+    env = lab_env(endpoint, region)
+    return boto3.client(service, region_name=region, endpoint_url=endpoint,
+                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+
+
 @dataclass
 class LabObject:
     key: str
@@ -56,10 +63,7 @@ class SecurityLakeLab:
         return f"arn:aws:iam::{ACCOUNT}:role/{self.role_name}"
 
     def client(self, service: str) -> Any:
-        env = lab_env(self.endpoint, self.region)
-        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint,
-                            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        return lab_client(service, self.endpoint, self.region)
 
     def create(self) -> "SecurityLakeLab":
         """Bucket, queue (with a redrive policy to a DLQ, as Security Lake sets up) and the subscriber role."""

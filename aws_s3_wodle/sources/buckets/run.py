@@ -195,6 +195,11 @@ class BucketRun:
             if consumed > resume:
                 yield consumed, batch, False
             raise
+        except Exception as exc:  # a decoder or shaper bug on odd input: an error of this object, not the run
+            log.debug("Unexpected error decoding %s", key, exc_info=True)
+            if consumed > resume:
+                yield consumed, batch, False
+            raise DecodeError(f"unexpected {type(exc).__name__} in the decoder: {exc}") from None
         yield consumed, batch, True
 
     def _deliver(self, scope: Scope, target: listing.Target, obj: listing.ListedObject, day: dt.date) -> bool:

@@ -22,31 +22,10 @@ Shaper = Callable[[dict, str], Iterator[dict]]
 _IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\Z")
 
 
-def _clean_dict(value: dict) -> dict:
-    """Drop null fields (in objects at any depth) and unwrap one-element lists (the hot path: no recursion
-    into scalars)."""
-    out = {}
-    for k, v in value.items():
-        if v is None:
-            continue
-        kind = type(v)
-        if kind is dict:
-            v = _clean_dict(v)
-        elif kind is list:
-            v = _clean_list(v)
-        out[k] = v
-    return out
-
-
-def _clean_list(value: list) -> Any:
-    if len(value) == 1:
-        return _clean(value[0])
-    return [_clean_dict(v) if type(v) is dict else _clean_list(v) if type(v) is list else v for v in value]
-
-
 def _clean(value: Any) -> Any:
-    kind = type(value)
-    return _clean_dict(value) if kind is dict else _clean_list(value) if kind is list else value
+    """Null fields dropped (in objects at any depth) and one-element lists unwrapped, in place
+    (events.drop_nulls: iterative, too deep a record is a DecodeError of its object)."""
+    return events.drop_nulls(value, unwrap_singletons=True)
 
 
 def _as_object(value: Any, name: str) -> Any:
@@ -56,7 +35,7 @@ def _as_object(value: Any, name: str) -> Any:
 
 
 def generic(record: dict, source: str) -> Iterator[dict]:
-    event = _clean(record)
+    event = _clean(dict(record))  # a new top level: the fields set below are the event's, not the record's
     event["source"] = source
     ip = event.get("sourceIPAddress")
     if isinstance(ip, str) and _IPV4.match(ip):
@@ -96,10 +75,10 @@ def guardduty(record: dict, source: str) -> Iterator[dict]:
         else {}
     details = probe.get("portProbeDetails") if isinstance(probe, dict) else None
     if isinstance(details, list) and len(details) > 1:
-        for detail in details:
-            probe["portProbeDetails"] = detail
-            yield from generic(record, source)
-        probe["portProbeDetails"] = details
+        action = service["action"]
+        for detail in details:  # a copy along the path to the probe: the events share no changed part
+            yield from generic({**record, "service": {**service, "action": {
+                **action, "portProbeAction": {**probe, "portProbeDetails": detail}}}}, source)
     else:
         yield from generic(record, source)
 
