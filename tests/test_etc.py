@@ -13,7 +13,8 @@ EXAMPLES = sorted((ETC / "examples").glob("*.conf"))
 
 def test_there_is_an_example_per_setup():
     assert {p.name for p in EXAMPLES} >= {"security_lake.conf", "security_lake-profile.conf",
-                                         "security_lake-vpc-endpoints.conf", "security_lake-two-regions.conf"}
+                                         "security_lake-vpc-endpoints.conf", "security_lake-two-regions.conf",
+                                         "buckets.conf", "security_hub.conf", "bucket-prefix-sources.conf"}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -22,7 +23,20 @@ def test_example_loads(path):
     blocks = config.enabled_blocks()
     assert blocks, path
     for _wodle, block in blocks:
-        assert block.sqs_name.startswith("AmazonSecurityLake-")
+        if path.name.startswith("security_lake"):
+            assert block.sqs_name.startswith("AmazonSecurityLake-")
+
+
+def test_every_source_has_an_example():
+    """Every block type the reader supports appears in at least one example."""
+    from aws_s3_wodle.config import BLOCK_TYPES
+    seen = {(type(b).TAG if hasattr(type(b), "TAG") else "bucket", getattr(b, "kind", None) or type(b).TYPE)
+            for p in EXAMPLES for _, b in load_config(str(p)).enabled_blocks()}
+    kinds = {kind for _, kind in seen}
+    for (tag, kind) in BLOCK_TYPES:
+        if tag == "subscriber":
+            assert kind in kinds, f"no example for <subscriber type=\"{kind}\">"
+    assert {"cloudtrail", "vpcflow", "waf"} <= kinds
 
 
 def test_packaged_config_loads_and_is_disabled_until_edited():
