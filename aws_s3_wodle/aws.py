@@ -26,9 +26,16 @@ DEFAULT_REGION = "us-east-1"
 REFRESH_WINDOW = 300
 
 
+# Tries per AWS call (the first and 5 retries, with botocore's exponential backoff up to 20 s between them)
+# unless the operator set AWS_MAX_ATTEMPTS or max_attempts in the AWS config file, which botocore honours.
+TOTAL_ATTEMPTS = 6
+
+
 def client_config(max_pool: int = 10) -> BotoConfig:
-    return BotoConfig(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=60,
-                      max_pool_connections=max_pool)
+    retries: dict[str, Any] = {"mode": "standard"}
+    if botocore.session.Session().get_config_variable("max_attempts") is None:
+        retries["total_max_attempts"] = TOTAL_ATTEMPTS
+    return BotoConfig(retries=retries, connect_timeout=10, read_timeout=60, max_pool_connections=max_pool)
 
 
 @dataclass

@@ -15,9 +15,12 @@ from lxml import etree
 
 from .errors import ConfigError
 
-DEFAULT_CONFIG = "/var/ossec/etc/ossec.conf"
+DEFAULT_WAZUH_PATH = "/var/ossec"  # the one place this default is written; every --wazuh-path takes it
+DEFAULT_CONFIG = f"{DEFAULT_WAZUH_PATH}/etc/ossec.conf"
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2592000}
+DAY, WEEK, MONTH = _UNITS["d"], _UNITS["w"], _UNITS["M"]
+MAX_INTERVAL = 365 * DAY  # longer ones are no schedule (and overflow the scheduler's clock arithmetic)
 
 
 # --- value parsers: each takes the element text and returns the value or raises ValueError(what is allowed)
@@ -33,7 +36,10 @@ def parse_interval(text: str) -> int:
     m = re.fullmatch(r"(\d{1,9})([smhdwM]?)", text)
     if not m or int(m.group(1)) == 0:
         raise ValueError("use a positive number with an optional suffix s, m, h, d, w or M, e.g. '10m'")
-    return int(m.group(1)) * _UNITS[m.group(2)]
+    seconds = int(m.group(1)) * _UNITS[m.group(2)]
+    if seconds > MAX_INTERVAL:
+        raise ValueError("the interval is at most one year (365d, 52w or 12M)")
+    return seconds
 
 
 def parse_time_of_day(text: str) -> str:
@@ -83,7 +89,27 @@ def parse_endpoint(text: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or re.search(r"\s", text):
         raise ValueError("use a host name or an http(s) URL, e.g. 'https://sts.us-east-1.amazonaws.com'")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or (port is None and re.search(r":\d*$", parts.netloc)):
+        raise ValueError("the port must be a number from 1 to 65535, e.g. 'https://vpce.example:443'")
     return url
+
+
+def parse_visibility(text: str) -> int:
+    """An interval (`30`, `2m`, `1h`) of at most 12 hours, SQS's longest visibility."""
+    seconds = parse_interval(text)
+    if seconds > 43200:
+        raise ValueError("use at most 12h (43200 s), SQS's longest visibility")
+    return seconds
+
+
+def parse_receive_count(text: str) -> int:
+    if not re.fullmatch(r"\d{1,4}", text) or not 1 <= int(text) <= 1000:
+        raise ValueError("use a number of receives from 1 to 1000")
+    return int(text)
 
 
 def parse_text(text: str) -> str:
@@ -134,9 +160,32 @@ class AwsAccess:
     def secrets(self) -> list[str]:
         return [getattr(self, f.name) for f in fields(self) if f.metadata.get("secret") and getattr(self, f.name)]
 
+    def validate(self) -> None:
+        """Options that only mean something together: a role's duration and external id need the role."""
+        for name in ("iam_role_duration", "external_id"):
+            if getattr(self, name) and not self.iam_role_arn:
+                raise ValueError(f"has <{name}> but no <iam_role_arn>; it applies to an assumed role: add the "
+                                 "role, or remove it")
+
 
 @dataclass
-class SecurityLakeSubscriber(AwsAccess):
+class SqsDelivery:
+    """How a subscriber holds its SQS messages and what it does with one that can never be delivered."""
+
+    visibility_timeout: int = option(parse_visibility, default=120, help=(
+        "Visibility timeout set on each received message (interval syntax, at most 12h). It is renewed while the "
+        "object is being delivered, so it only bounds how soon a message comes back after a crash."))
+    visibility_limit: int = option(parse_visibility, default=3600, help=(
+        "Longest time one message is kept invisible in all (at most 12h); past it, a delivery still running lets "
+        "the message reappear."))
+    dead_letter_after: Optional[int] = option(parse_receive_count, help=(
+        "Unset: a message that can never succeed (object missing, denied or corrupt, body not a notification) "
+        "is left to the queue's redrive policy. N: once received N times, it is recorded with its body in "
+        "STATE_DIR/dead-letter.jsonl and deleted."))
+
+
+@dataclass
+class SecurityLakeSubscriber(SqsDelivery, AwsAccess):
     """`<subscriber type="security_lake">`: Security Lake's SQS notifications of new OCSF Parquet objects."""
 
     TAG: ClassVar[str] = "subscriber"
@@ -156,11 +205,16 @@ BLOCK_TYPES: dict[tuple[str, str], type] = {("subscriber", "security_lake"): Sec
 
 # Types Wazuh's schema names that this version does not read yet: a clear error, not "unknown".
 KNOWN_UNSUPPORTED = {
-    "subscriber": {"buckets", "security_hub"},
-    "bucket": {"cloudtrail", "vpcflow", "config", "guardduty", "waf", "alb", "clb", "nlb", "server_access",
-               "custom", "cisco_umbrella"},
     "service": {"inspector", "cloudwatchlogs"},
 }
+
+# Elements Wazuh's aws-s3 module took once and removed: a specific message, not "unknown element".
+REMOVED_ELEMENTS = {
+    "access_key": "Wazuh removed <access_key> and <secret_key>: keys no longer go in ossec.conf; put them in a "
+                  "profile of the AWS credentials file and name it with <aws_profile>, or use the standard chain "
+                  "(environment, instance or task role)",
+}
+REMOVED_ELEMENTS["secret_key"] = REMOVED_ELEMENTS["access_key"]
 
 
 @dataclass
@@ -169,16 +223,34 @@ class Wodle:
 
     disabled: bool = option(parse_yes_no, default=False, help="'yes' turns the whole section off.")
     interval: int = option(parse_interval, default=600, help="Time between runs of each block: a number with "
-                                                             "suffix s, m, h, d, w or M (30 days); bare = seconds.")
+                                                             "suffix s, m, h, d, w or M (30 days); bare = seconds; at "
+                                                             "most one year. Whole months with day, whole weeks with "
+                                                             "wday, whole days with time (as Wazuh).")
     run_on_start: bool = option(parse_yes_no, default=True, help="'yes' runs every block as soon as the wodle "
                                                                 "starts; 'no' waits one interval (or the schedule).")
     skip_on_error: bool = option(parse_yes_no, default=True, help="'yes' goes on with the next object when one "
                                                                   "fails; 'no' ends the run at the first failure.")
     time: Optional[str] = option(parse_time_of_day, help="HH:MM of the first run; later runs follow the interval.")
-    day: Optional[int] = option(parse_day_of_month, help="Day of the month of the first run (with time).")
+    day: Optional[int] = option(parse_day_of_month, help="Day of the month of the first run (with time); not with "
+                                                         "wday.")
     wday: Optional[int] = option(parse_wday, help="Day of the week of the first run (with time).")
     blocks: list = field(default_factory=list)
     location: Optional[Location] = None
+
+    def validate(self) -> None:
+        """Wazuh's scheduling rules: `day` and `wday` exclude each other, and the interval must be whole
+        months with `day`, whole weeks with `wday`, whole days with `time`."""
+        if self.day is not None and self.wday is not None:
+            raise ValueError("<day> and <wday> cannot be used together; keep one")
+        for given, unit, name, example in ((self.day, MONTH, "months (suffix M)", "1M"),
+                                           (self.wday, WEEK, "weeks (suffix w)", "1w"),
+                                           (self.time, DAY, "days (suffix d)", "1d")):
+            if given is not None:
+                if self.interval % unit:
+                    what = "day" if unit == MONTH else "wday" if unit == WEEK else "time"
+                    raise ValueError(f"with <{what}>, <interval> must be a whole number of {name}, e.g. "
+                                     f"'{example}', not {self.interval} s")
+                break
 
 
 @dataclass
@@ -211,6 +283,8 @@ def _fill(obj: Any, element: etree._Element, path: str, where: str, skip: set[st
         if child.tag in skip:
             continue
         f = opts.get(child.tag)
+        if f is None and child.tag in REMOVED_ELEMENTS:
+            raise ConfigError(path, line, child.tag, f"not supported in {where}: {REMOVED_ELEMENTS[child.tag]}")
         if f is None:
             raise ConfigError(path, line, child.tag, f"unknown element in {where}; allowed: {_allowed(set(opts) | skip)}")
         if child.tag in seen:
@@ -221,9 +295,9 @@ def _fill(obj: Any, element: etree._Element, path: str, where: str, skip: set[st
         text = (child.text or "").strip()
         attributes = f.metadata.get("attributes") or ()
         extra = set(child.attrib) - set(attributes)
-        if extra and attributes:
+        if extra:
             raise ConfigError(path, line, child.tag, f"unknown attribute {', '.join(sorted(extra))}; allowed: "
-                                                     f"{', '.join(attributes)}")
+                                                     f"{', '.join(attributes) or 'none'}")
         try:
             value = f.metadata["parse"](text, dict(child.attrib)) if attributes else f.metadata["parse"](text)
         except ValueError as exc:
@@ -250,6 +324,8 @@ def _parse_block(child: etree._Element, path: str) -> Any:
                               f"is not supported by this version of aws-s3-wodle; supported: {', '.join(types)}")
         raise ConfigError(path, line, f'{tag} type="{kind}"', f"unknown type; supported: {', '.join(types)}")
     block = cls()
+    if "kind" in {f.name for f in fields(cls)}:  # one dataclass may serve several types (the bucket types)
+        block.kind = kind
     block.location = Location(path, line)
     _fill(block, child, path, f'<{tag} type="{kind}">')
     check = getattr(block, "validate", None)
@@ -267,6 +343,10 @@ _BLOCK_TAGS = {"subscriber", "bucket", "service"}
 def parse_wodle(element: etree._Element, path: str) -> Wodle:
     wodle = Wodle(location=Location(path, element.sourceline or 0))
     _fill(wodle, element, path, '<wodle name="aws-s3">', skip=_BLOCK_TAGS)
+    try:
+        wodle.validate()
+    except ValueError as exc:
+        raise ConfigError(path, element.sourceline or 0, 'wodle name="aws-s3"', str(exc)) from None
     for child in element:
         if isinstance(child.tag, str) and child.tag in _BLOCK_TAGS:
             wodle.blocks.append(_parse_block(child, path))
@@ -294,6 +374,7 @@ def parse_config_bytes(data: bytes, path: str) -> Config:
         line = exc.lineno or 0
         msg = str(exc.msg if hasattr(exc, "msg") else exc)
         msg = re.sub(r",? line \d+, column \d+", "", msg).replace("aws_s3_wodle_root", "end of file")
+        msg = " ".join(msg.split())
         raise ConfigError(path, line, "xml", f"malformed XML: {msg}; fix the file's syntax") from None
     wodles = [parse_wodle(el, path) for el in root.iter("wodle") if el.get("name") == "aws-s3"]
     return Config(path=path, wodles=wodles)
@@ -315,7 +396,10 @@ def reference_markdown() -> str:
     """The README's option reference, generated from the declarations (a test keeps the README in sync)."""
     out = []
     sections = [('`<wodle name="aws-s3">`', Wodle)]
-    sections += [(f'`<{tag} type="{kind}">`', cls) for (tag, kind), cls in BLOCK_TYPES.items()]
+    kinds: dict[tuple[str, type], list[str]] = {}
+    for (tag, kind), cls in BLOCK_TYPES.items():  # a class serving several types gets one table
+        kinds.setdefault((tag, cls), []).append(kind)
+    sections += [(f'`<{tag} type="{"|".join(names)}">`', cls) for (tag, cls), names in kinds.items()]
     for title, cls in sections:
         out += [f"#### {title}", "", "| element | default | meaning |", "|---|---|---|"]
         for f in fields(cls):
@@ -330,3 +414,4 @@ def reference_markdown() -> str:
 
 
 from . import subscriber_config  # noqa: E402,F401  (registers <subscriber type="buckets|security_hub">)
+from . import bucket_config  # noqa: E402,F401  (registers the <bucket type="..."> blocks)

@@ -1,4 +1,4 @@
-"""`<discard_regex field="a.b">REGEX</discard_regex>`: drop the records whose field matches, counted.
+"""`<discard_regex field="a.b">REGEX</discard_regex>`: drop the records (events) whose field matches, counted.
 
 As in Wazuh: the field is a dotted path into the record; a list on the way matches when any element
 matches; the regex must match at the start of the value (`re.match`). Numbers and booleans are matched

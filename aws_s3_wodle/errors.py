@@ -8,7 +8,22 @@ EXIT_USAGE = 2           # command-line usage (argparse)
 EXIT_AWS = 3             # AWS unreachable, credentials refused, queue/bucket not found
 EXIT_SINK = 4            # the analysis engine's socket or the output file cannot take events
 EXIT_PARTIAL = 5         # the run finished, but some objects or messages failed (they stay queued)
+EXIT_INTERNAL = 70       # an unexpected error (a bug): one ERROR line names it (EX_SOFTWARE of sysexits.h)
 EXIT_INTERRUPTED = 130   # stopped by SIGINT/SIGTERM before the run ended
+
+
+def one_line(text: str) -> str:
+    """text with line breaks and other control characters escaped, fit for one log line."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def internal_error(log, exc: BaseException, debug: bool) -> int:
+    """The last resort of a command's main: one ERROR line naming the exception (the traceback only with
+    --debug), and an exit code no handled error uses (Python's own for an uncaught exception is 1, ours
+    for a bad configuration)."""
+    log.error("Internal error: %s: %s; this is a bug: rerun with --debug 1 for the traceback and report it",
+              type(exc).__name__, exc, exc_info=exc if debug else None)
+    return EXIT_INTERNAL
 
 
 class WodleError(Exception):
@@ -23,13 +38,15 @@ class ConfigError(WodleError):
     def __init__(self, path: str, line: int, element: str, problem: str) -> None:
         self.path, self.line, self.element, self.problem = path, line, element, problem
         where = f"{path}:{line}" if line else path
-        super().__init__(f"{where}: <{element}> {problem}")
+        # one line, whatever the file held: values quoted in the message may carry newlines or control bytes
+        super().__init__(one_line(f"{where}: <{element}> {problem}"))
 
 
 class AwsAccessError(WodleError):
     """Credentials, the queue or the bucket cannot be reached: nothing can be done this run."""
 
     exit_code = EXIT_AWS
+    cause = None  # the botocore error behind it, when the caller may want to try again
 
 
 class SinkError(WodleError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Iterator, List, Optional
 
 from .discard import DiscardRule
-from .formats import dumps
+from .formats import DecodeError, dumps
 
 
 class EventBatch(List[bytes]):
@@ -19,41 +19,69 @@ class EventBatch(List[bytes]):
     discarded: int = 0
 
 
-def drop_nulls(value: Any) -> Any:
+# Deepest nesting an event may have (objects and arrays). Real AWS records are a few tens of levels
+# deep; a deeper one is refused as a decode error of its object instead of exhausting the stack.
+MAX_DEPTH = 200
+
+
+def drop_nulls(value: Any, *, unwrap_singletons: bool = False, max_depth: int = MAX_DEPTH) -> Any:
     """`value` without null object members, at every depth; null array items stay (positions matter).
 
-    Works in place on freshly decoded records (the hot path of a large object: no copies).
+    With `unwrap_singletons`, a one-element array is replaced by its element (what Wazuh's bucket module
+    does, so rules address `aws.resources.ARN`). Works in place on freshly decoded records (the hot path
+    of a large object: no copies), iteratively: nesting deeper than `max_depth` raises `DecodeError`.
     """
-    if type(value) is dict:
-        _strip_dict(value)
-    elif type(value) is list:
-        _strip_list(value)
+    if unwrap_singletons:
+        value = _unwrap(value)
+    kind = type(value)
+    if kind is not dict and kind is not list:
+        return value
+    stack = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        if depth > max_depth:
+            raise DecodeError(f"a record is nested deeper than {max_depth} levels (objects and arrays); "
+                              "it is not an AWS log record")
+        depth += 1
+        if type(node) is dict:
+            nulls = None
+            for k, v in node.items():
+                if v is None:
+                    if nulls is None:
+                        nulls = []
+                    nulls.append(k)
+                    continue
+                kind = type(v)
+                if kind is list:
+                    if unwrap_singletons and len(v) == 1:
+                        v = node[k] = _unwrap(v)
+                        kind = type(v)
+                        if v is None:
+                            if nulls is None:
+                                nulls = []
+                            nulls.append(k)
+                            continue
+                if kind is dict or kind is list:
+                    push((v, depth))
+            if nulls:
+                for k in nulls:
+                    del node[k]
+        else:
+            for i, v in enumerate(node):
+                kind = type(v)
+                if kind is list and unwrap_singletons and len(v) == 1:
+                    v = node[i] = _unwrap(v)
+                    kind = type(v)
+                if kind is dict or kind is list:
+                    push((v, depth))
     return value
 
 
-def _strip_dict(d: dict) -> None:
-    nulls = None
-    for k, v in d.items():
-        if v is None:
-            if nulls is None:
-                nulls = [k]
-            else:
-                nulls.append(k)
-        elif type(v) is dict:
-            _strip_dict(v)
-        elif type(v) is list:
-            _strip_list(v)
-    if nulls:
-        for k in nulls:
-            del d[k]
-
-
-def _strip_list(items: list) -> None:
-    for v in items:
-        if type(v) is dict:
-            _strip_dict(v)
-        elif type(v) is list:
-            _strip_list(v)
+def _unwrap(value: Any) -> Any:
+    while type(value) is list and len(value) == 1:
+        value = value[0]
+    return value
 
 
 def is_text_line(record: dict) -> bool:

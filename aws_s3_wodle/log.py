@@ -66,6 +66,15 @@ class _Formatter(logging.Formatter):
     def __init__(self, timestamps: bool) -> None:
         fmt = "%(asctime)s " + NAME + ": %(levelname)s: %(message)s" if timestamps else "%(levelname)s: %(message)s"
         super().__init__(fmt, datefmt="%Y/%m/%d %H:%M:%S")
+        self.timestamps = timestamps
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if self.timestamps or "\n" not in text:
+            return text
+        # Wazuh's manager reads one message per line: each line of a multi-line record keeps the level prefix.
+        first, *rest = text.splitlines()
+        return "\n".join([first] + [f"{record.levelname}: {line}" for line in rest])
 
 
 def setup(debug: int = 0, *, timestamps: bool = True, stream=None) -> None:

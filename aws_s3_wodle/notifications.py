@@ -3,14 +3,22 @@
 Understood: Security Lake's EventBridge-style body (`detail.bucket.name`, `detail.object.key`, key not
 URL-encoded), full EventBridge "Object Created" events, S3 event notifications (`Records[*].s3`, keys
 URL-encoded with '+' for space), any of these inside an SNS envelope (`Message` holds the JSON string),
-and `s3:TestEvent`, which is noise.
+and `s3:TestEvent`, which is noise. Only created objects carry events: an S3 record whose `eventName` is
+not `ObjectCreated:*` (a deletion, a lifecycle expiration, a restore, a tag change) and an EventBridge
+"Object Deleted" event are noise too (logged, then deleted from the queue); a message mixing created and
+removed records announces only the created objects.
 """
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import unquote_plus
+
+from .errors import one_line
+
+log = logging.getLogger("aws-s3-wodle")
 
 MAX_BODY = 256 * 1024  # SQS's own limit; anything bigger is not a notification of ours
 
@@ -24,7 +32,8 @@ class ObjectRef:
     version_id: Optional[str] = None
 
     def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
+        # Keys may hold any character: escape the unprintable ones, so a key cannot forge a log line.
+        return one_line(f"s3://{self.bucket}/{self.key}")
 
 
 class NotificationError(ValueError):
@@ -34,11 +43,11 @@ class NotificationError(ValueError):
 @dataclass(frozen=True)
 class Notification:
     objects: tuple[ObjectRef, ...]
-    kind: str  # "eventbridge", "s3", "sns+s3", "test"
+    kind: str  # "eventbridge", "s3", "sns+s3", "test", "removed" (nothing created), "sns+removed"...
 
     @property
     def is_noise(self) -> bool:
-        return self.kind.endswith("test")
+        return self.kind.rsplit("+", 1)[-1] in ("test", "removed")
 
 
 def _str(value: Any, what: str) -> str:
@@ -75,6 +84,10 @@ def _s3_records(records: Any) -> list[ObjectRef]:
                       f"Records[{i}].s3.bucket.name")
         obj = s3.get("object") if isinstance(s3.get("object"), dict) else {}
         key = unquote_plus(_str(obj.get("key"), f"Records[{i}].s3.object.key"))
+        name = record.get("eventName")
+        if isinstance(name, str) and not name.startswith("ObjectCreated:"):
+            log.info("Ignoring the %s record of s3://%s/%s: only created objects carry events", name, bucket, key)
+            continue
         refs.append(ObjectRef(bucket, key, _int(obj.get("size")), obj.get("eTag") if isinstance(obj.get("eTag"), str)
                               else None, obj.get("versionId") if isinstance(obj.get("versionId"), str) else None))
     return refs
@@ -86,12 +99,17 @@ def _classify(body: Any, depth: int = 0) -> Notification:
     if body.get("Event") == "s3:TestEvent":
         return Notification((), "test")
     if "Records" in body:
-        return Notification(tuple(_s3_records(body["Records"])), "s3")
+        refs = tuple(_s3_records(body["Records"]))
+        return Notification(refs, "s3" if refs else "removed")
     if body.get("Type") == "Notification" and isinstance(body.get("Message"), str) and depth == 0:
         inner = _classify(_loads(body["Message"]), depth + 1)
         return Notification(inner.objects, "sns+" + inner.kind)
     if "detail" in body:
         detail_type = body.get("detail-type")
+        if detail_type == "Object Deleted":
+            ref = _eventbridge(body)
+            log.info("Ignoring the EventBridge 'Object Deleted' event of %s: only created objects carry events", ref)
+            return Notification((), "removed")
         if detail_type not in (None, "Object Created"):
             raise NotificationError(f"EventBridge event of type '{detail_type}', not 'Object Created'")
         return Notification((_eventbridge(body),), "eventbridge")

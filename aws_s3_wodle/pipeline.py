@@ -11,10 +11,11 @@ decoder at most `depth` batches ahead of its sender, so memory is about objects 
 batches whatever the size of the objects. Messages are received `objects` at a time, so none
 waits long in our hands while it could have gone to another consumer.
 
-At-least-once holds in any completion order: a message is settled (deleted) only when every
-object it names was accepted by the sink. An error that must end the run (the sink does not take
-events, a stop request) aborts the objects in flight at their next batch; their messages are
-not deleted and come back. Counters are kept per object and added up by one lock.
+At-least-once holds in any completion order: a message is settled (``SubscriberRun.settle``:
+deleted, or disposed of) only when every object it names is done. An error that must end the run
+(the sink does not take events, a stop request) aborts the objects in flight at their next
+batch; their messages are handed back to the queue at once and, thanks to the per-batch
+checkpoints of ``ObjectDelivery``, resume where they stopped.
 
 ``ObjectPipeline`` is the generic part (objects in, settled messages out); ``run_pipelined``
 adapts it to ``SubscriberRun``.
@@ -22,15 +23,13 @@ adapts it to ``SubscriberRun``.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import copy
-import dataclasses
 import logging
 import threading
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
-from .errors import ObjectError, WodleError
+from .errors import WodleError
 from .notifications import NotificationError, ObjectRef, parse_body
 from .overlap import prefetched
 from .stats import RunStats
@@ -84,10 +83,12 @@ class ObjectPipeline(Generic[R]):
         self.failed = False  # some message could not be settled as delivered
         self._pool = cf.ThreadPoolExecutor(max_workers=self.objects, thread_name_prefix="aws-s3-wodle-object")
         self._in_flight: dict = {}
+        self._open: dict = {}  # id(entry) -> entry, for the messages submitted and not settled
 
     def submit(self, message: Any, refs: Sequence[ObjectRef]) -> None:
         """Start the objects of ``message``; blocks while ``objects`` are in flight."""
         entry: _Message[R] = _Message(message, list(refs), [None] * len(refs), len(refs))
+        self._open[id(entry)] = entry
         if not refs:
             self._settle(entry)
             return
@@ -99,6 +100,11 @@ class ObjectPipeline(Generic[R]):
                 return
             self._in_flight[self._pool.submit(self.deliver, ref)] = (entry, i)
         self.reap(wait=False)
+
+    def wait_for_room(self) -> None:
+        """Block until another object can start (settling what completes): receive only then."""
+        while len(self._in_flight) >= self.objects and self.fatal is None:
+            self.reap(wait=True)
 
     def reap(self, wait: bool = False) -> None:
         """Take in the objects that are done (waiting for one if ``wait``); settle complete messages."""
@@ -123,8 +129,13 @@ class ObjectPipeline(Generic[R]):
                 self._settle(entry)
 
     def _settle(self, entry: _Message[R]) -> None:
+        self._open.pop(id(entry), None)
         if not self.settle(entry.message, list(zip(entry.refs, entry.results))):  # type: ignore[arg-type]
             self.failed = True
+
+    def unsettled(self) -> List[Any]:
+        """The messages submitted and not settled (an object abandoned, or still in flight)."""
+        return [entry.message for entry in self._open.values()]
 
     def finish(self) -> None:
         """Wait for every object in flight and settle; raise the error that ended the run, if any."""
@@ -147,102 +158,74 @@ class ObjectPipeline(Generic[R]):
 
 # --- the adapter for SubscriberRun ----------------------------------------------------------------
 
-@dataclass
-class _Delivered:
-    ok: bool
-    error: Optional[ObjectError] = None
-
-
-@dataclass
-class _Totals:
-    """RunStats updates from several threads, added up under one lock."""
-
-    stats: RunStats
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, other: RunStats) -> None:
-        with self.lock:
-            for f in dataclasses.fields(other):
-                if f.name in ("label", "started", "seconds"):
-                    continue
-                value = getattr(other, f.name)
-                if isinstance(value, Counter):
-                    getattr(self.stats, f.name).update(value)
-                elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                    setattr(self.stats, f.name, getattr(self.stats, f.name) + value)
-
-    def bump(self, **counts: int) -> None:
-        with self.lock:
-            for name, n in counts.items():
-                setattr(self.stats, name, getattr(self.stats, name) + n)
-
-
 def run_pipelined(run: Any, objects: int = DEFAULT_OBJECTS, depth: int = DEFAULT_DEPTH) -> RunStats:
-    """``run`` (a SubscriberRun) with its objects pipelined; the same outcome as its serial loop.
+    """``run`` (a SubscriberRun) with its objects pipelined: its own seams, several objects at once.
 
-    Each object goes through ``run._deliver`` on a shallow copy of the run with its own counters
-    and a decoder that runs ahead (``prefetched``) and stops when the run is aborted.
+    The same lifecycle as ``SubscriberRun.run``: the delivery store and the visibility keeper are
+    opened first; messages are received ``objects`` at a time and held (kept invisible) until
+    settled; each object goes through one shared ``ObjectDelivery`` (thread-safe, with its per-batch
+    checkpoints) whose decoder runs ahead (``prefetched``) and stops when the run is aborted; every
+    message is settled by ``run.settle`` once all its objects are done. Messages not settled when
+    the run ends (aborted, never started) are handed back to the queue at once.
     """
-    totals = _Totals(run.stats)
+    from .delivered import open_store
+    from .delivery import ObjectDelivery
+    from .dispositions import UNPARSEABLE, Outcome
+    from .visibility import LeaseKeeper
+
+    options = run.options
+    run.store = open_store(Path(options.state_dir) if options.state_dir else None)
+    if run.queue.visibility_timeout is None:  # the keeper must know when a message would reappear
+        run.queue.visibility_timeout = options.visibility_timeout or 120
+    run.keeper = LeaseKeeper(run.queue, run.queue.visibility_timeout, options.visibility_limit).start()
+    run.queue.max_messages = max(run.queue.max_messages, min(10, objects))  # what the run can start now
+    pipeline: ObjectPipeline = ObjectPipeline(objects, lambda ref: delivery.deliver(ref), run.settle)
     decoder = run.decoder
-    pipeline: ObjectPipeline[_Delivered] = ObjectPipeline(objects, lambda ref: deliver(ref), lambda m, r: settle(m, r))
-
-    def deliver(ref: ObjectRef) -> _Delivered:
-        worker = copy.copy(run)
-        worker.stats = RunStats(run.stats.label)
-        worker.decoder = lambda spool, r: abortable(prefetched(decoder(spool, r), depth), pipeline.abort)
-        try:
-            worker._deliver(ref)
-            return _Delivered(True)
-        except ObjectError as exc:
-            return _Delivered(False, exc)
-        finally:
-            totals.add(worker.stats)
-
-    def settle(message: Any, results: List[Tuple[ObjectRef, _Delivered]]) -> bool:
-        failed = [(ref, d.error) for ref, d in results if not d.ok]
-        for ref, exc in failed:
-            log.error("Cannot deliver %s (message %s): %s; the message stays in the queue",
-                      exc.key and f"s3://{exc.bucket}/{exc.key}", message.message_id, exc.reason)
-        if failed:
-            totals.bump(errors=len(failed))
-            return False
-        run.queue.delete(message)
-        totals.bump(deleted=1)
-        return True
-
-    run.queue.max_messages = max(1, min(run.queue.max_messages, pipeline.objects))
-    seen: set = set()
+    delivery = ObjectDelivery(run.s3, lambda spool, ref: abortable(prefetched(decoder(spool, ref), depth),
+                                                                  pipeline.abort),
+                              run.sink, run.stats, store=run.store, stop=run.stop, spool_dir=options.spool_dir)
+    waiting: List[Any] = []
     try:
-        for message in run.queue.messages(seen):
-            totals.bump(messages=1)
-            pipeline.reap()
-            try:
-                note = parse_body(message.body)
-            except NotificationError as exc:
-                totals.bump(errors=1)
-                pipeline.failed = True
-                log.error("SQS message %s of queue '%s' is not a notification we understand (%s); left in the "
-                          "queue for its redrive policy", message.message_id, run.queue.name, exc)
-            else:
+        for batch in run._receive_batches():
+            waiting = list(batch)
+            while waiting:
+                message = waiting.pop(0)
+                pipeline.reap()
+                try:
+                    note = parse_body(message.body)
+                except NotificationError as exc:
+                    if not run.settle(message, [(None, Outcome(False, UNPARSEABLE,
+                                                               f"not a notification we understand: {exc}"))]):
+                        pipeline.failed = True
+                    continue
                 if note.is_noise:
                     log.debug("Deleting test notification %s", message.message_id)
-                    run.queue.delete(message)
-                    totals.bump(deleted=1)
-                else:
-                    pipeline.submit(message, note.objects)
+                    run.settle(message, [])
+                    continue
+                pipeline.submit(message, note.objects)
+                if pipeline.fatal is not None or run.stop.is_set() or (pipeline.failed and not options.skip_on_error):
+                    break
             if pipeline.fatal is not None:
                 break
-            if pipeline.failed and not run.options.skip_on_error:
+            if pipeline.failed and not options.skip_on_error:
                 log.error("Ending the run at the first failure (skip_on_error is 'no')")
                 break
             if run.stop.is_set():
-                log.info("Stop requested: ending the run after message %s", message.message_id)
+                log.info("Stop requested: ending the run of %s", run.label)
+                break
+            pipeline.wait_for_room()  # no message received before the run can start it
+            if pipeline.fatal is not None:
                 break
         pipeline.finish()
     except BaseException:
         pipeline.close()
         raise
     finally:
+        unfinished = pipeline.unsettled() + waiting
+        run.stats.released += run.keeper.release(unfinished)
+        if unfinished:
+            log.info("Handed %d unfinished SQS message(s) back to queue '%s' at once", len(unfinished), run.queue.name)
+        run.keeper.stop()
+        run.store.close()
         run.stats.finish()
     return run.stats

@@ -1,121 +1,217 @@
-"""One run of an SQS subscriber: receive -> parse -> fetch -> decode -> send -> delete.
+"""One run of an SQS subscriber: receive -> hold -> parse -> deliver each object -> settle the message.
 
-A message is deleted only when every object it names was accepted by the sink: at-least-once.
-One bad object (missing, denied, corrupt) is reported with its key and reason and never stops the
-others; a sink that cannot take events ends the run with nothing more acknowledged.
+A message is deleted only when every object it names was accepted by the sink (or had been before:
+delivered.py): at-least-once. While it is being worked on, visibility.py keeps it invisible to other
+consumers. A failure is classified (dispositions.py), logged once per object with its key and reason,
+counted by class, and the message is left for the queue's redrive policy, or, when `dead_letter_after`
+is set and the failure can never pass, recorded in the dead-letter file and deleted. One bad object
+never stops the others. A sink that cannot take events, or a stop request, ends the run: messages not
+finished are handed back to the queue at once, and the half-done object resumes where it stopped.
+
+The seams, for a run that works on several objects at once: `LeaseKeeper.hold/done/release` (visibility),
+`ObjectDelivery.deliver` (one object, with its per-batch checkpoint; safe to call from several threads
+for different objects), `SubscriberRun.settle` (acknowledge or dispose of one message).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
+import random
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Iterator, Optional
+from pathlib import Path
+from typing import Any, Optional
 
-from .errors import ObjectError, WodleError
-from .fetch import fetch_object
-from .formats import DecodeError
-from .notifications import NotificationError, ObjectRef, parse_body
-from .sinks import Sink
+from .deadletter import FILE_NAME as DEAD_LETTER_FILE, DeadLetterError, DeadLetterFile
+from .delivered import NoStore, open_store
+from .delivery import Decoder, Interrupted, ObjectDelivery
+from .dispositions import UNPARSEABLE, Outcome, is_transient
+from .errors import AwsAccessError
+from .notifications import NotificationError, parse_body
 from .sources.sqs import Message, SqsQueue
 from .stats import RunStats
+from .visibility import LeaseKeeper
 
 log = logging.getLogger("aws-s3-wodle")
 
-# Turns a downloaded object into batches of JSON events.
-Decoder = Callable[[BinaryIO, ObjectRef], Iterator[list[bytes]]]
-
-
-class Interrupted(WodleError):
-    """A stop was requested mid-object: the object's message stays queued and comes back."""
-
-    exit_code = 130
+__all__ = ["Decoder", "Interrupted", "RunOptions", "SubscriberRun"]
 
 
 @dataclass
 class RunOptions:
     wait_seconds: int = 20
-    max_messages: int = 10
-    visibility_timeout: Optional[int] = None
+    # Messages received at a time. A message received but not started waits in our hands while another
+    # consumer could have taken it: receive what the run can start now (one, for this serial loop).
+    max_messages: int = 1
+    visibility_timeout: Optional[int] = 120
+    visibility_limit: float = 3600.0
+    dead_letter_after: Optional[int] = None
     spool_dir: Optional[str] = None
     skip_on_error: bool = True
+    state_dir: Optional[str] = None
+    receive_retries: int = 3        # tries again after a throttled / failing receive (on top of botocore's)
     parallel_objects: int = 2       # objects in flight at once (pipeline.py); 0: the serial loop below
+
+    def for_block(self, block: Any) -> "RunOptions":
+        """These options with the block's own delivery settings (config.SqsDelivery) where it has them."""
+        own = {name: getattr(block, name) for name in ("visibility_timeout", "visibility_limit", "dead_letter_after")
+               if getattr(block, name, None) is not None}
+        return dataclasses.replace(self, **own)
 
 
 class SubscriberRun:
-    def __init__(self, label: str, queue: SqsQueue, s3: Any, decoder: Decoder, sink: Sink, options: RunOptions,
+    def __init__(self, label: str, queue: SqsQueue, s3: Any, decoder: Decoder, sink: Any, options: RunOptions,
                  stop: threading.Event) -> None:
-        self.queue, self.s3, self.decoder, self.sink = queue, s3, decoder, sink
+        self.label, self.queue, self.s3, self.decoder, self.sink = label, queue, s3, decoder, sink
         self.options, self.stop = options, stop
         self.stats = RunStats(label)
+        state_dir = Path(options.state_dir) if options.state_dir else None
+        self.dead_letters = DeadLetterFile(state_dir / DEAD_LETTER_FILE if state_dir else None)
+        self.store: Any = None
+        self.keeper: Optional[LeaseKeeper] = None
+        self.reported: set[tuple[str, str]] = set()
+
+    # --- the loop
 
     def run(self) -> RunStats:
         if self.options.parallel_objects > 0:  # downloads, decoding and sending overlap
             from .pipeline import run_pipelined
             return run_pipelined(self, self.options.parallel_objects)
-        seen: set[str] = set()
+        self.store = open_store(Path(self.options.state_dir) if self.options.state_dir else None)
+        if self.queue.visibility_timeout is None:  # the keeper must know when a message would reappear
+            self.queue.visibility_timeout = self.options.visibility_timeout or 120
+        timeout = self.queue.visibility_timeout
+        self.keeper = LeaseKeeper(self.queue, timeout, self.options.visibility_limit).start()
+        objects = ObjectDelivery(self.s3, self.decoder, self.sink, self.stats, store=self.store, stop=self.stop,
+                                 spool_dir=self.options.spool_dir)
+        waiting: deque[Message] = deque()
+        current: Optional[Message] = None
         try:
-            for message in self.queue.messages(seen):
-                self.stats.messages += 1
-                if not self._handle(message) and not self.options.skip_on_error:
-                    log.error("Ending the run at the first failure (skip_on_error is 'no')")
-                    break
+            for batch in self._receive_batches():
+                waiting.extend(batch)
+                while waiting and not self.stop.is_set():
+                    current = waiting.popleft()
+                    ok = self.handle(current, objects)
+                    current = None
+                    if not ok and not self.options.skip_on_error:
+                        log.error("Ending the run at the first failure (skip_on_error is 'no')")
+                        return self.stats
                 if self.stop.is_set():
-                    log.info("Stop requested: ending the run after message %s", message.message_id)
-                    break
+                    log.info("Stop requested: ending the run of %s", self.label)
+                    return self.stats
         finally:
+            unfinished = ([current] if current else []) + list(waiting)
+            self.stats.released += self.keeper.release(unfinished)
+            if unfinished:
+                log.info("Handed %d unfinished SQS message(s) back to queue '%s' at once", len(unfinished),
+                         self.queue.name)
+            self.keeper.stop()
+            self.store.close()
             self.stats.finish()
         return self.stats
 
-    def _handle(self, message: Message) -> bool:
+    def _receive_batches(self):
+        """Receive until the queue is drained, or keeps handing back only messages this run already saw."""
+        seen: set[str] = set()
+        stale = 0
+        while not self.stop.is_set():
+            received_at = time.monotonic()
+            batch = self._receive()
+            fresh = [m for m in batch if m.message_id not in seen]
+            if not batch or (not fresh and stale >= 2):
+                return
+            if not fresh:
+                stale += 1  # a message that failed earlier in this run is back: it stays for a later run
+                continue
+            stale = 0
+            seen.update(m.message_id for m in fresh)
+            self.stats.messages += len(fresh)
+            self.keeper.hold(fresh, received_at)
+            yield fresh
+
+    def _receive(self) -> list[Message]:
+        for attempt in range(self.options.receive_retries + 1):
+            try:
+                return self.queue.receive()
+            except AwsAccessError as exc:
+                if exc.cause is None or not is_transient(exc.cause) or attempt == self.options.receive_retries:
+                    raise
+                delay = 2 ** attempt * (0.5 + random.random() / 2)
+                log.warning("%s; trying again in %.1f s", exc, delay)
+                if self.stop.wait(delay):
+                    return []
+        return []
+
+    # --- one message
+
+    def handle(self, message: Message, objects: ObjectDelivery) -> bool:
+        """Deliver what message announces and settle it; True when it was acknowledged."""
         try:
             note = parse_body(message.body)
         except NotificationError as exc:
-            self.stats.errors += 1
-            log.error("SQS message %s of queue '%s' is not a notification we understand (%s); left in the queue "
-                      "for its redrive policy", message.message_id, self.queue.name, exc)
-            return False
+            return self.settle(message, [(None, Outcome(False, UNPARSEABLE, f"not a notification we understand: {exc}"))])
         if note.is_noise:
             log.debug("Deleting test notification %s", message.message_id)
-            self.queue.delete(message)
-            self.stats.deleted += 1
-            return True
-        failed = 0
+            return self.settle(message, [])
+        outcomes = []
         for ref in note.objects:
-            try:
-                self._deliver(ref)
-            except ObjectError as exc:
-                failed += 1
-                self.stats.errors += 1
-                log.error("Cannot deliver %s (message %s): %s; the message stays in the queue", exc.key and
-                          f"s3://{exc.bucket}/{exc.key}", message.message_id, exc.reason)
-                if not self.options.skip_on_error:
-                    break
-        if failed:
-            return False
-        self.queue.delete(message)
-        self.stats.deleted += 1
-        return True
+            outcome = objects.deliver(ref)  # SinkError and Interrupted end the run from here
+            outcomes.append((ref, outcome))
+            if not outcome.delivered and not self.options.skip_on_error:
+                break
+        return self.settle(message, outcomes)
 
-    def _deliver(self, ref: ObjectRef) -> None:
-        origin = str(ref)
-        log.debug("Fetching %s", origin)
-        with fetch_object(self.s3, ref, self.options.spool_dir) as spool:
-            events = sent_bytes = 0
-            try:
-                for batch in self.decoder(spool, ref):
-                    if self.stop.is_set():
-                        raise Interrupted(f"stopped in the middle of {origin} after {events} events; its message "
-                                          "stays in the queue and will be received again")
-                    self.stats.discarded += getattr(batch, "discarded", 0)  # dropped by discard_regex
-                    result = self.sink.send_batch(batch, origin)
-                    events += result.sent
-                    sent_bytes += result.bytes
-                    self.stats.oversized += result.oversized
-            except DecodeError as exc:
-                raise ObjectError(ref.bucket, ref.key, f"cannot decode after {events} events: {exc}",
-                                  kind="corrupt") from None
-            finally:
-                self.stats.events += events
-                self.stats.bytes += sent_bytes
-        self.stats.objects += 1
-        log.debug("Delivered %d events of %s", events, origin)
+    def settle(self, message: Message, outcomes: list) -> bool:
+        """Acknowledge a message whose objects were all delivered; otherwise log, count and dispose of it."""
+        failed = [(ref, o) for ref, o in outcomes if not o.delivered]
+        if not failed:
+            return self._delete(message)
+        for _, o in failed:
+            self.stats.error(o.failure.name)
+        dead, disposal = self._dispose(message, failed)
+        for ref, o in failed:
+            if ref is None:
+                log.error("Cannot use SQS message %s of queue '%s': %s: %s; %s", message.message_id,
+                          self.queue.name, o.failure.label, o.reason, disposal)
+            elif (ref.bucket, ref.key) not in self.reported:  # once per object and run
+                self.reported.add((ref.bucket, ref.key))
+                log.error("Cannot deliver %s (message %s of queue '%s'): %s: %s; %s", ref, message.message_id,
+                          self.queue.name, o.failure.label, o.reason, disposal)
+        if dead:
+            if self._delete(message, counted=False):
+                self.stats.dead_lettered += 1
+        else:
+            self.keeper.done(message)  # not renewed any more: it reappears after its visibility timeout
+        return False
+
+    def _dispose(self, message: Message, failed: list) -> tuple[bool, str]:
+        """Dead-letter the message (True) or leave it in the queue (False); and the words that say so."""
+        limit = self.options.dead_letter_after
+        if not all(o.failure.permanent for _, o in failed):
+            return False, "left in the queue: it is tried again when it reappears"
+        if not limit:
+            return False, "left in the queue for its redrive policy"
+        if message.receive_count < limit:
+            return False, (f"left in the queue for its redrive policy (dead-lettered after {limit} receives; "
+                           f"this was receive {message.receive_count})")
+        reasons = [f"{ref or 'message'}: {o.failure.label}: {o.reason}" for ref, o in failed]
+        try:
+            where = self.dead_letters.record(self.queue.name, message, reasons)
+        except DeadLetterError as exc:
+            return False, f"cannot be dead-lettered ({exc}): left in the queue for its redrive policy"
+        return True, f"received {message.receive_count} times: recorded in {where} and deleted"
+
+    def _delete(self, message: Message, counted: bool = True) -> bool:
+        self.keeper.done(message)
+        try:
+            self.queue.delete(message)
+        except AwsAccessError as exc:
+            log.warning("%s; %s", exc, "its objects are not recorded as delivered (no state directory): they will "
+                        "be sent again" if isinstance(self.store, NoStore) else "its objects are recorded as "
+                        "delivered and will not be sent again")
+            return True
+        if counted:
+            self.stats.acknowledged(message.sent_timestamp_ms)
+        return True

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Optional
 from urllib.parse import urlsplit
 
-from .config import BLOCK_TYPES, KNOWN_UNSUPPORTED, AwsAccess, Location, option
+from .config import BLOCK_TYPES, AwsAccess, Location, SqsDelivery, option
 from .discard import DiscardRule, parse_discard_regex
 
 _NAME = r"[A-Za-z0-9_-]{1,80}(\.fifo)?"
@@ -57,7 +57,7 @@ def parse_queue(text: str) -> str:
 
 
 @dataclass
-class BucketsSubscriber(AwsAccess):
+class BucketsSubscriber(SqsDelivery, AwsAccess):
     """`<subscriber type="buckets">`: any bucket whose object-created notifications go to an SQS queue
     (directly or through SNS); objects in any format the formats package reads."""
 
@@ -100,4 +100,3 @@ class SecurityHubSubscriber(BucketsSubscriber):
 
 for _cls in (BucketsSubscriber, SecurityHubSubscriber):
     BLOCK_TYPES[(_cls.TAG, _cls.TYPE)] = _cls
-    KNOWN_UNSUPPORTED.get(_cls.TAG, set()).discard(_cls.TYPE)

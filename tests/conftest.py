@@ -43,5 +43,35 @@ def run_wodle(lab: SecurityLakeLab, conf: Path, *args: str, env: Optional[dict] 
               timeout: float = 300) -> subprocess.CompletedProcess:
     """The wodle as an operator runs it: its own process, AWS_ENDPOINT_URL pointing at the lab."""
     full_env = {**os.environ, **lab_env(lab.endpoint, lab.region), **(env or {})}
+    if "--state-dir" not in args:  # never the default under /var/ossec: each test keeps its own state
+        args = (*args, "--state-dir", str(conf.parent / "state"))
     return subprocess.run([sys.executable, "-m", "aws_s3_wodle", "--config", str(conf), *args],
                           env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def fault_proxy(moto_server):
+    """A fault-injecting HTTP proxy in front of the moto server (aws_s3_wodle.lab.faults)."""
+    from aws_s3_wodle.lab.faults import FaultProxy
+    with FaultProxy(moto_server.endpoint) as proxy:
+        yield proxy
+
+
+def run_cli(lab: SecurityLakeLab, *args: str, env: Optional[dict] = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    """`aws-s3-wodle ARGS...` as its own process against the lab (no --config added); env None values unset."""
+    full_env = {**os.environ, **lab_env(lab.endpoint, lab.region), **(env or {})}
+    full_env = {k: v for k, v in full_env.items() if v is not None}
+    return subprocess.run([sys.executable, "-m", "aws_s3_wodle", *args], env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault-injection suite's table (tests/test_faults.py), shown in every run's summary."""
+    table = getattr(sys.modules.get("tests.test_faults"), "TABLE", None)
+    if table:
+        terminalreporter.section("delivery under faults")
+        terminalreporter.write_line("| fault | events expected | delivered | duplicates | lost |")
+        terminalreporter.write_line("|---|---|---|---|---|")
+        for fault, expected, delivered, duplicates, lost in table:
+            terminalreporter.write_line(f"| {fault} | {expected} | {delivered} | {duplicates} | {lost} |")

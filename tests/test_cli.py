@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from aws_s3_wodle.lab.security_lake import lab_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +29,7 @@ def test_scheduler_runs_on_interval_and_stops_cleanly_on_sigterm(lab, engine, tm
     conf = tmp_path / "ossec.conf"
     conf.write_text(lab.ossec_conf(interval="2s"))
     proc = subprocess.Popen([sys.executable, "-m", "aws_s3_wodle", "--config", str(conf), "--socket", engine.path,
-                             "--sqs-wait", "0"], env={**os.environ, **lab_env(lab.endpoint, lab.region)},
+                             "--sqs-wait", "0", "--state-dir", str(tmp_path / "state")], env={**os.environ, **lab_env(lab.endpoint, lab.region)},
                             stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
@@ -67,3 +69,51 @@ def test_missing_queue_is_an_aws_error_with_a_hint(lab, tmp_path):
     assert proc.returncode == 3
     assert "SQS queue 'no-such-queue' cannot be found" in proc.stderr and "check <sqs_name>" in proc.stderr
     assert "Traceback" not in proc.stderr and lab.external_id not in proc.stderr
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["--batch-size", "0"], "--batch-size"), (["--batch-size", "-5"], "--batch-size"),
+    (["--batch-size", "x"], "--batch-size"), (["--engine-retry", "nan"], "--engine-retry"),
+    (["--engine-retry", "-1"], "--engine-retry"), (["--engine-retry", "inf"], "--engine-retry"),
+])
+@pytest.mark.parametrize("prefix", [[], ["--subscriber", "security_lake", "--queue", "q"]],
+                         ids=["own", "wazuh"])
+def test_bad_numbers_are_usage_errors(prefix, argv, flag, capsys):
+    from aws_s3_wodle import cli, wazuh_args
+    parser = wazuh_args.build_parser() if prefix else cli.build_parser()
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(prefix + argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and repr(argv[1]) in err and "Traceback" not in err
+    ok = parser.parse_args(prefix + ["--batch-size", "1", "--engine-retry", "0"])
+    assert ok.batch_size == 1 and ok.engine_retry == 0.0
+
+
+@pytest.mark.parametrize("debug", [0, 1])
+def test_an_unexpected_exception_is_one_line_and_exit_70(debug, monkeypatch, tmp_path, caplog):
+    from aws_s3_wodle import cli
+    from aws_s3_wodle.errors import EXIT_INTERNAL
+
+    def boom(args):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(cli, "run", boom)
+    monkeypatch.setattr(cli.logsetup, "setup", lambda *a, **k: None)  # keep pytest's capture
+    with caplog.at_level("DEBUG", logger="aws-s3-wodle"):
+        code = cli.main(["--config", str(tmp_path / "ossec.conf"), "--debug", str(debug)])
+    assert code == EXIT_INTERNAL == 70
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.getMessage().startswith("Internal error: ZeroDivisionError: division by zero; this is a bug")
+    assert (record.exc_info is not None) == bool(debug)
+    assert "| 70 | internal error" in (ROOT / "README.md").read_text()
+
+
+def test_every_command_line_defaults_to_the_one_wazuh_path():
+    from aws_s3_wodle import cli, connectivity, wazuh_args
+    from aws_s3_wodle.config import DEFAULT_CONFIG, DEFAULT_WAZUH_PATH
+    parsers = [cli.build_parser(), wazuh_args.build_parser(), connectivity.build_parser()]
+    assert {p.get_default("wazuh_path") for p in parsers} == {DEFAULT_WAZUH_PATH}
+    assert DEFAULT_CONFIG.startswith(DEFAULT_WAZUH_PATH + "/")
+    sources = "".join(p.read_text() for p in (ROOT / "aws_s3_wodle").rglob("*.py"))
+    assert sources.count('"/var/ossec"') == 1  # written once, in config.py

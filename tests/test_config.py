@@ -96,6 +96,30 @@ BAD = [
     ("entities", b'<!DOCTYPE x [<!ENTITY a "b">]><ossec_config/>', 1, "DTDs and entities"),
     ("empty wodle", b'<ossec_config><wodle name="aws-s3"></wodle></ossec_config>', 1, "no block to run"),
     ("empty value", _conf("<sqs_name></sqs_name>"), 4, "SQS queue name"),
+    ("interval past a year", _conf("<sqs_name>q</sqs_name>", "\n    <interval>999999999M</interval>"), 3,
+     "at most one year"),
+    ("port out of range", _conf("<sqs_name>q</sqs_name><sts_endpoint>https://h:99999</sts_endpoint>"), 4,
+     "port must be a number from 1 to 65535"),
+    ("port zero", _conf("<sqs_name>q</sqs_name><service_endpoint>h:0</service_endpoint>"), 4, "port must be"),
+    ("port not a number", _conf("<sqs_name>q</sqs_name><sts_endpoint>https://h:x1</sts_endpoint>"), 4,
+     "port must be"),
+    ("day with wday", _conf("<sqs_name>q</sqs_name>", "\n    <interval>1M</interval><day>1</day><wday>mon</wday>"),
+     2, "<day> and <wday> cannot be used together"),
+    ("day needs months", _conf("<sqs_name>q</sqs_name>", "\n    <interval>1w</interval><day>3</day>"), 2,
+     "with <day>, <interval> must be a whole number of months (suffix M), e.g. '1M', not 604800 s"),
+    ("wday needs weeks", _conf("<sqs_name>q</sqs_name>", "\n    <interval>1d</interval><wday>mon</wday>"), 2,
+     "with <wday>, <interval> must be a whole number of weeks"),
+    ("time needs days", _conf("<sqs_name>q</sqs_name>", "\n    <interval>12h</interval><time>02:00</time>"), 2,
+     "with <time>, <interval> must be a whole number of days"),
+    ("external id without role", _conf("<sqs_name>q</sqs_name><external_id>s3cr3t-x</external_id>"), 3,
+     "has <external_id> but no <iam_role_arn>"),
+    ("duration without role", _conf("<sqs_name>q</sqs_name><iam_role_duration>900</iam_role_duration>"), 3,
+     "has <iam_role_duration> but no <iam_role_arn>"),
+    ("attribute on a plain element", _conf('<sqs_name junk="1">q</sqs_name>'), 4,
+     "unknown attribute junk; allowed: none"),
+    ("access_key", _conf("<sqs_name>q</sqs_name>\n<access_key>AKIAEXAMPLE</access_key>"), 5,
+     "Wazuh removed <access_key> and <secret_key>"),
+    ("secret_key", _conf("<sqs_name>q</sqs_name>\n<secret_key>wJalrEXAMPLE</secret_key>"), 5, "<aws_profile>"),
 ]
 
 
@@ -145,3 +169,25 @@ def test_readme_reference_is_generated_from_the_declarations():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert reference_markdown() in readme, "regenerate the README table: python -c " \
         "'from aws_s3_wodle.config import reference_markdown; print(reference_markdown())'"
+
+
+@pytest.mark.parametrize("extra", ["<interval>2M</interval><day>1</day>", "<interval>2w</interval><wday>fri</wday>",
+                                   "<interval>3d</interval><time>01:00</time>", "<interval>12M</interval>",
+                                   "<interval>365d</interval>"])
+def test_schedules_wazuh_accepts(extra):
+    parse_config_bytes(_conf("<sqs_name>q</sqs_name>", extra), "c")
+
+
+def test_keys_in_the_config_are_never_echoed():
+    for tag in ("access_key", "secret_key"):
+        with pytest.raises(ConfigError) as err:
+            parse_config_bytes(_conf(f"<sqs_name>q</sqs_name><{tag}>wJalrXUtnFEMI-K7MDENG</{tag}>"), "c")
+        assert "wJalr" not in str(err.value)
+
+
+def test_buckets_and_subscribers_agree_on_role_options():
+    data = b"""<ossec_config><wodle name="aws-s3">
+  <bucket type="cloudtrail"><name>b-1</name><external_id>x-secret</external_id></bucket>
+</wodle></ossec_config>"""
+    with pytest.raises(ConfigError, match="has <external_id> but no <iam_role_arn>"):
+        parse_config_bytes(data, "c")

@@ -209,3 +209,23 @@ def test_queue_by_arn_or_url_takes_its_region(make_lab, engine, tmp_path, form):
     assert proc.returncode == 0, proc.stderr
     _check_delivered(_events(engine, sum(o.rows for o in objects)), lab, objects)
     assert lab.queue_depth() == 0
+
+
+def test_deletion_notifications_are_noise(make_lab, engine, tmp_path):
+    lab = make_lab()
+    lab.client("s3").put_bucket_notification_configuration(Bucket=lab.bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": lab.queue_arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+                                 "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": lab.prefix}]}}}]})
+    objects = lab.add_samples(("plain", "gzip"), records=4)
+    proc = _run(lab, engine, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    _check_delivered(_events(engine, sum(o.rows for o in objects)), lab, objects)
+    lab.client("s3").delete_object(Bucket=lab.bucket, Key=objects[0].key)
+    peek = lab.client("sqs").receive_message(QueueUrl=lab.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    assert [r["eventName"] for m in peek["Messages"] for r in json.loads(m["Body"])["Records"]] == \
+        ["ObjectRemoved:Delete"]
+    proc = _run(lab, engine, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"Ignoring the ObjectRemoved:Delete record of s3://{lab.bucket}/{objects[0].key}" in proc.stderr
+    assert "1 messages (1 deleted), 0 objects" in _summary(proc.stderr)
+    assert "0 errors" in _summary(proc.stderr) and lab.queue_depth() == 0

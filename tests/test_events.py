@@ -114,3 +114,32 @@ def test_object_decoder_batches_stay_small_and_wrap_with_the_blocks_source():
     first = json.loads(out[0][0])
     assert first == {"integration": "aws", "aws": {"n": 0, "source": "custom",
                                                    "log_info": {"log_file": "k.jsonl", "s3bucket": "b"}}}
+
+
+def test_deep_nesting_is_a_decode_error_not_a_recursion_error():
+    from aws_s3_wodle.events import MAX_DEPTH
+    from aws_s3_wodle.sources.buckets import shape
+
+    def deep(levels):
+        value: dict = {"x": None}
+        for _ in range(levels - 1):
+            value = {"a": [value, None]}
+        return value
+
+    for levels in (3000, 2 * MAX_DEPTH):
+        with pytest.raises(DecodeError, match="nested deeper than"):
+            drop_nulls(deep(levels))
+        with pytest.raises(DecodeError, match="nested deeper than"):
+            list(shape.generic(deep(levels), "custom"))
+    assert drop_nulls(deep(MAX_DEPTH // 2))  # a deep but sane record is kept
+    with pytest.raises(DecodeError):
+        batches([deep(3000)])
+
+
+def test_one_null_dropper_unwraps_singletons_for_buckets():
+    from aws_s3_wodle.sources.buckets import shape
+
+    record = {"a": [[{"b": None, "c": [1]}]], "d": [1, [2], None], "e": [None], "f": None}
+    [event] = shape.generic(record, "custom")
+    assert event == {"a": {"c": 1}, "d": [1, 2, None], "source": "custom"}
+    assert "source" not in record  # the event's own top level

@@ -130,6 +130,36 @@ def test_text_lines():
                              {"full_log": "latin-1 \ufffd byte"}]
 
 
+def test_a_text_line_over_the_limit_fails_the_object_with_its_size():
+    from aws_s3_wodle.formats.text import MAX_LINE, iter_text
+    assert list(iter_text(io.BytesIO(b"ab\r\nabc\n"), max_line=3)) == [{"full_log": "ab"}, {"full_log": "abc"}]
+    with pytest.raises(DecodeError, match="line 2 is 10 bytes long, over the 3-byte limit"):
+        list(iter_text(io.BytesIO(b"ok\n" + b"x" * 10 + b"\r\nlater\n"), max_line=3))
+    got = []
+    huge = b"first line\n" + b"y" * (MAX_LINE + 5)  # no newline at all: measured to the end
+    with pytest.raises(DecodeError, match=f"line 2 is {MAX_LINE + 5} bytes long"):
+        for record in iter_records(io.BytesIO(huge), key="app.log"):
+            got.append(record)
+    assert got == [{"full_log": "first line"}]  # the lines before it are read
+
+
+def test_a_line_without_newline_is_never_held_whole():
+    import tracemalloc
+    from aws_s3_wodle.formats.text import iter_text
+    size = 32 << 20
+    with tempfile.TemporaryFile() as f:
+        f.write(b"z" * size)
+        f.seek(0)
+        tracemalloc.start()
+        try:
+            with pytest.raises(DecodeError, match=f"is {size} bytes long"):
+                list(iter_text(f, max_line=1 << 20))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < size // 8  # bounded by the line limit, not by the line
+
+
 def test_text_with_commas_is_not_taken_for_csv():
     data = b"GET /index.html, 200\nGET /about.html, 404\nPOST /login, 302\n"
     assert records(data) == [{"full_log": line} for line in data.decode().splitlines()]

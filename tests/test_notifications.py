@@ -61,9 +61,39 @@ def test_s3_test_event_is_noise():
     ('{"Records": []}', "empty"),
     ('{"Records": [{"s3": {"bucket": {}}}]}', "bucket.name"),
     ('{"detail": {"bucket": {"name": "b"}}}', "detail.object.key"),
-    ('{"detail-type": "Object Deleted", "detail": {}}', "Object Deleted"),
+    ('{"detail-type": "Object Restore Completed", "detail": {}}', "Object Restore Completed"),
+    ('{"detail-type": "Object Deleted", "detail": {}}', "detail.bucket.name"),
     ("x" * 300000, "over SQS"),
 ])
 def test_bad_bodies_raise_a_short_reason(body, reason):
     with pytest.raises(NotificationError, match=reason):
         parse_body(body)
+
+
+def _record(name: str, key: str) -> dict:
+    return {"eventSource": "aws:s3", "eventName": name, "s3": {"bucket": {"name": "b"}, "object": {"key": key}}}
+
+
+@pytest.mark.parametrize("name", ["ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated",
+                                  "LifecycleExpiration:Delete"])
+def test_s3_deletion_records_are_noise(name, caplog):
+    with caplog.at_level("INFO", logger="aws-s3-wodle"):
+        note = parse_body(json.dumps({"Records": [_record(name, "gone.json")]}))
+    assert note.is_noise and note.objects == () and note.kind == "removed"
+    assert f"Ignoring the {name} record of s3://b/gone.json" in caplog.text
+    sns = parse_body(json.dumps({"Type": "Notification", "Message": json.dumps({"Records": [_record(name, "g")]})}))
+    assert sns.is_noise and sns.kind == "sns+removed"
+
+
+def test_a_message_mixing_created_and_removed_announces_only_the_created():
+    body = {"Records": [_record("ObjectRemoved:Delete", "old.json"), _record("ObjectCreated:Put", "new.json"),
+                        _record("ObjectCreated:CompleteMultipartUpload", "big.json")]}
+    note = parse_body(json.dumps(body))
+    assert not note.is_noise and [o.key for o in note.objects] == ["new.json", "big.json"]
+
+
+def test_eventbridge_object_deleted_is_noise():
+    body = {"detail-type": "Object Deleted", "source": "aws.s3",
+            "detail": {"bucket": {"name": "b"}, "object": {"key": "gone.json"}}}
+    note = parse_body(json.dumps(body))
+    assert note.is_noise and note.objects == ()

@@ -46,12 +46,21 @@ def test_queue_by_name_url_or_arn(text, ref):
     assert block.queue == ref and block.label == f"buckets subscriber '{ref.name}'"
 
 
-@pytest.mark.parametrize("text", ["has space", "arn:aws:sqs:nowhere:123456789012:q", "arn:aws:sns:us-east-1:123456789012:q",
-                                  "https://sqs.us-east-1.amazonaws.com/q1", "ftp://host/123456789012/q", "x" * 81])
-def test_bad_queue_says_what_is_accepted(text):
-    msg = error(f"<sqs_name>{text}</sqs_name>")
-    assert msg.startswith("ossec.conf:4: <sqs_name> invalid value") or "region" in msg
-    assert "name" in msg
+_ACCEPTED = ("use the queue's name (1 to 80 letters, digits, '-' or '_'), its URL "
+             "('https://sqs.us-east-1.amazonaws.com/123456789012/my-queue') or its ARN "
+             "('arn:aws:sqs:us-east-1:123456789012:my-queue')")
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("has space", _ACCEPTED),
+    ("arn:aws:sqs:nowhere:123456789012:q", "'nowhere' in the queue ARN is not an AWS region name"),
+    ("arn:aws:sns:us-east-1:123456789012:q", _ACCEPTED),
+    ("https://sqs.us-east-1.amazonaws.com/q1", _ACCEPTED),
+    ("ftp://host/123456789012/q", _ACCEPTED),
+    ("x" * 81, _ACCEPTED),
+])
+def test_bad_queue_says_what_is_accepted(text, reason):
+    assert error(f"<sqs_name>{text}</sqs_name>") == f"ossec.conf:4: <sqs_name> invalid value '{text[:80]}': {reason}"
 
 
 def test_discard_regex_and_credentials():
@@ -74,8 +83,7 @@ def test_security_hub_block():
 
 
 def test_no_longer_listed_as_unsupported():
-    assert "buckets" not in KNOWN_UNSUPPORTED["subscriber"]
-    assert "security_hub" not in KNOWN_UNSUPPORTED["subscriber"]
+    assert "subscriber" not in KNOWN_UNSUPPORTED  # every subscriber type Wazuh names is read
 
 
 @pytest.mark.parametrize("element, reason", [

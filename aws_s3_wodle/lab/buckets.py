@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from urllib.parse import quote_plus
 
-import boto3
-
-from .security_lake import ACCOUNT, lab_env
+from .security_lake import ACCOUNT, lab_client
 
 DELIVERIES = ("sqs", "sns", "eventbridge")
 
@@ -57,10 +55,7 @@ class BucketsLab:
     subscriber: str = "buckets"  # the block ossec_conf() writes: "buckets" or "security_hub"
 
     def client(self, service: str) -> Any:
-        env = lab_env(self.endpoint, self.region)
-        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint,
-                            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        return lab_client(service, self.endpoint, self.region)
 
     def create(self) -> "BucketsLab":
         """Bucket, queue and the notification path; drains the `s3:TestEvent` S3 sends on configuration."""

@@ -7,14 +7,18 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Optional
 
 
 class DatagramEngine:
-    def __init__(self, path: str, rcvbuf: int = 4 * 1024 * 1024) -> None:
+    def __init__(self, path: str, rcvbuf: int = 4 * 1024 * 1024, rate: Optional[float] = None) -> None:
         self.path = path
         self.rcvbuf = rcvbuf
+        self.rate = rate  # datagrams read per second: a slow engine, whose full queue holds the sender back
+        self.first_at: Optional[float] = None  # monotonic times of the first and last datagram
+        self.last_at: Optional[float] = None
         self.datagrams: list[bytes] = []
         self.sock: Optional[socket.socket] = None
         self._thread: Optional[threading.Thread] = None
@@ -42,6 +46,11 @@ class DatagramEngine:
             if data == b"\0stop":
                 return
             self.datagrams.append(data)
+            self.last_at = time.monotonic()
+            if self.first_at is None:
+                self.first_at = self.last_at
+            if self.rate:
+                time.sleep(1.0 / self.rate)
 
     def stop(self) -> None:
         """Drain what is queued, then close and remove the socket (an engine going away)."""

@@ -33,6 +33,13 @@ def lab_env(endpoint: str, region: str) -> dict[str, str]:
             "AWS_DEFAULT_REGION": region, "AWS_REGION": region, "AWS_EC2_METADATA_DISABLED": "true"}
 
 
+def lab_client(service: str, endpoint: str, region: str) -> Any:
+    """A boto3 client of the lab (moto's server) with the lab's keys: what every lab builds its AWS with."""
+    env = lab_env(endpoint, region)
+    return boto3.client(service, region_name=region, endpoint_url=endpoint,
+                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+
+
 @dataclass
 class LabObject:
     key: str
@@ -56,10 +63,7 @@ class SecurityLakeLab:
         return f"arn:aws:iam::{ACCOUNT}:role/{self.role_name}"
 
     def client(self, service: str) -> Any:
-        env = lab_env(self.endpoint, self.region)
-        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint,
-                            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        return lab_client(service, self.endpoint, self.region)
 
     def create(self) -> "SecurityLakeLab":
         """Bucket, queue (with a redrive policy to a DLQ, as Security Lake sets up) and the subscriber role."""
@@ -96,23 +100,24 @@ class SecurityLakeLab:
                 f"eventDay={day:%Y%m%d}/{uuid.uuid4().hex}.gz.parquet")
 
     def put(self, key: str, body: bytes, rows: int, source: str, notify: bool = True) -> LabObject:
-        self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
+        etag = self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)["ETag"].strip('"')
         if notify:
-            self.notify(key, len(body))
+            self.notify(key, len(body), etag)
         obj = LabObject(key, rows, source)
         self.objects.append(obj)
         return obj
 
-    def notification(self, key: str, size: int) -> dict:
+    def notification(self, key: str, size: int, etag: Optional[str] = None) -> dict:
         """The body Security Lake puts on a subscriber's queue (no version, id or detail-type)."""
         return {"source": "aws.s3", "time": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "account": ACCOUNT, "region": self.region, "resources": [f"arn:aws:s3:::{self.bucket}"],
                 "detail": {"bucket": {"name": self.bucket},
-                           "object": {"key": key, "size": size, "etag": uuid.uuid4().hex},
+                           "object": {"key": key, "size": size, "etag": etag or uuid.uuid4().hex},
                            "request-id": uuid.uuid4().hex[:16].upper(), "requester": "securitylake.amazonaws.com"}}
 
-    def notify(self, key: str, size: int) -> None:
-        self.client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(self.notification(key, size)))
+    def notify(self, key: str, size: int, etag: Optional[str] = None) -> None:
+        self.client("sqs").send_message(QueueUrl=self.queue_url,
+                                        MessageBody=json.dumps(self.notification(key, size, etag)))
 
     def add_sample(self, path: Path) -> LabObject:
         """A real Security Lake sample file; its source and version come from its name and folder."""

@@ -22,6 +22,7 @@ class SendResult:
     sent: int = 0
     bytes: int = 0
     oversized: int = 0
+    recorded_in: Optional[str] = None  # where the oversized events were recorded
 
 
 class Sink(Protocol):

@@ -1,13 +1,15 @@
-"""The SQS side of a subscriber: find the queue, long-poll it, delete what was fully delivered."""
+"""The SQS side of a subscriber: find the queue, long-poll it, keep messages invisible, delete what was delivered."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import describe_client_error
 from ..errors import AwsAccessError
+
+BATCH = 10  # SQS's limit of entries per batch call
 
 
 @dataclass
@@ -54,8 +56,10 @@ class SqsQueue:
         try:
             response = self.sqs.receive_message(**kwargs)
         except (ClientError, BotoCoreError) as exc:
-            raise AwsAccessError(f"cannot receive from SQS queue '{self.name}': {describe_client_error(exc)}; "
-                                 "check the sqs:ReceiveMessage permission") from None
+            error = AwsAccessError(f"cannot receive from SQS queue '{self.name}': {describe_client_error(exc)}; "
+                                   "check the sqs:ReceiveMessage permission")
+            error.cause = exc  # the run decides whether to try again (throttling, 5xx) or stop
+            raise error from None
         out = []
         for m in response.get("Messages", []):
             attrs = m.get("Attributes", {})
@@ -71,6 +75,37 @@ class SqsQueue:
             raise AwsAccessError(f"cannot delete message {message.message_id} from '{self.name}': "
                                  f"{describe_client_error(exc)}; check the sqs:DeleteMessage permission "
                                  "(the message will be received again)") from None
+
+    def change_visibility(self, messages: Sequence[Message], seconds: int) -> dict[str, str]:
+        """Set the visibility of messages (batched, 10 a call); returns {message_id: reason} for those refused.
+
+        Never raises: a message whose visibility could not be changed is reported back, the caller decides.
+        """
+        failed: dict[str, str] = {}
+        for start in range(0, len(messages), BATCH):
+            chunk = list(messages[start:start + BATCH])
+            entries = [{"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": seconds}
+                       for i, m in enumerate(chunk)]
+            try:
+                response = self.sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=entries)
+            except (ClientError, BotoCoreError) as exc:
+                reason = describe_client_error(exc)
+                failed.update((m.message_id, reason) for m in chunk)
+                continue
+            for entry in response.get("Failed", []):
+                try:
+                    m = chunk[int(entry.get("Id", -1))]
+                except (ValueError, IndexError):
+                    continue
+                failed[m.message_id] = f"{entry.get('Code', 'Error')}: {entry.get('Message', '')}".rstrip(": ")
+        return failed
+
+    def approximate_depth(self) -> dict[str, int]:
+        """Messages waiting, in flight and delayed (SQS's approximate counts), for the metrics."""
+        names = {"ApproximateNumberOfMessages": "visible", "ApproximateNumberOfMessagesNotVisible": "in_flight",
+                 "ApproximateNumberOfMessagesDelayed": "delayed"}
+        attrs = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=list(names))["Attributes"]
+        return {state: int(attrs.get(name, 0)) for name, state in names.items()}
 
     def messages(self, seen: set[str]) -> Iterator[Message]:
         """Receive until the queue is drained, or until it only hands back messages this run already saw."""
