@@ -117,11 +117,9 @@ def test_sigkill_mid_object_resumes_with_at_most_one_batch_resent(lab, tmp_path)
     conf = write_conf(tmp_path, lab, visibility_timeout=2)
     sock = str(tmp_path / "queue")
     with DatagramEngine(sock, rate=2000) as engine:  # 6000 events take about 3 s: time to kill in the middle
-        # both runs serial (--parallel-objects 0): the second must long-poll only after the small object, when
-        # the killed message is back, as this scenario was timed; the checkpoints it checks are ObjectDelivery's,
-        # the same in a pipelined run (test_pipeline.py checks a stopped pipelined run resuming)
+        # one object in flight: the small one waits in the queue, as the resume scenario below assumes
         proc = start_wodle(lab, conf, "--socket", sock, "--sqs-wait", "1", "--batch-size", str(batch),
-                           "--parallel-objects", "0")
+                           "--parallel-objects", "1")
         deadline = time.monotonic() + 60
         while len(engine.datagrams) < 2250 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.005)
@@ -132,8 +130,8 @@ def test_sigkill_mid_object_resumes_with_at_most_one_batch_resent(lab, tmp_path)
         assert 2250 <= at_kill < big.rows, f"the kill did not land mid-object ({at_kill} events)"
         engine.rate = None
         # the killed run's message comes back after its 2 s visibility; the new run waits for it
-        second = run_wodle(lab, conf, "--once", "--socket", sock, "--sqs-wait", "2", "--batch-size", str(batch),
-                           "--parallel-objects", "0")
+        # (a long poll of 5 s: the message is back ~2 s after the kill, whenever this run's polls happen)
+        second = run_wodle(lab, conf, "--once", "--socket", sock, "--sqs-wait", "5", "--batch-size", str(batch))
         settle(engine)
     assert second.returncode == 0, second.stderr
     assert "Resuming s3://" in second.stderr and "1 resumed" in second.stderr
