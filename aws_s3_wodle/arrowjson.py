@@ -21,7 +21,6 @@ raises ``DuplicateMapKeys`` for that batch. ``convert`` then uses the reference 
 from __future__ import annotations
 
 import base64
-import functools
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import orjson

@@ -37,16 +37,17 @@ depth unless ``keep_nulls=True``; an object whose members are all null stays as 
 
 How it is fast: ``batch_to_json`` writes the JSON text inside Arrow (``arrowjson``: compute
 kernels concatenate each value's text with its key, level by level, and null members join
-as nothing): about 2x the reference below on OCSF rows, with no Python object per row, and
-kernels release the GIL, so batches convert in parallel threads. What it does not encode
+as nothing; dictionary columns are written once per distinct value): about 2x the reference
+below on OCSF rows, with no Python object per row, and kernels release the GIL, so batches
+convert in parallel threads. What it does not encode
 (list views, unions, intervals, nested map keys, a map value repeating a key) goes through
 the reference, which is also what the tests compare it with byte for byte.
 
 The reference (``batch_to_rows``, ``reference_batch_to_json``) builds rows as dicts: a
-converter is compiled once per schema (cached), so nothing dispatches on types per value. Each leaf column is mapped as a
-whole array with Arrow compute (casts, is_finite masks) and leaves Arrow with one
-``to_pylist``, cheap for strings and numbers; only objects and arrays are built in Python,
-by generated dict-literal comprehensions (about twice as fast as ``dict(zip())``), and null
+converter is compiled once per schema (cached), so nothing dispatches on types per value.
+Each leaf column is mapped as a whole array with Arrow compute (casts, is_finite masks) and
+leaves Arrow with one ``to_pylist``, cheap for strings and numbers; only objects and arrays
+are built in Python, by generated dict-literal comprehensions (2x ``dict(zip())``), and null
 members are deleted by position from the Arrow validity instead of testing every value.
 Rows are built and dumped 512 at a time so their objects are still in the CPU cache, and
 the cycle collector is paused meanwhile (see ``_gc_paused``).

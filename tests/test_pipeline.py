@@ -149,7 +149,8 @@ def test_engine_down_with_parallel_objects_acknowledges_nothing(lab, tmp_path):
     assert lab.queue_depth() == 3  # received, none deleted
 
 
-def test_a_stopped_pipelined_run_hands_back_every_unfinished_message_and_resumes(sqs, moto_server, tmp_path):
+def test_a_stopped_pipelined_run_hands_back_every_unfinished_message_and_resumes(sqs, moto_server,  # noqa: F811
+                                                                                   tmp_path):
     """As test_delivery's serial version: a stop mid-object ends the run with nothing deleted; every
     message received is handed back at once; the next run resumes each object after its checkpoint."""
     import uuid
