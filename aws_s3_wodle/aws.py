@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -112,3 +113,17 @@ def _assume_role(base: botocore.session.Session, access: AwsAccess, region: str)
                              "permission") from None
     creds = DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
     base._credentials = creds  # botocore's documented-by-use hook for custom refreshable credentials
+
+
+class LazyClient:
+    """A client made on first use: a pass over an empty queue never loads S3's service model."""
+
+    def __init__(self, make: Any) -> None:
+        self._make, self._client, self._lock = make, None, threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make()
+        return getattr(self._client, name)

@@ -6,6 +6,7 @@ Exit codes (see errors.py and the README): 0 ok, 1 configuration, 2 usage, 3 AWS
 from __future__ import annotations
 
 import argparse
+import os
 import logging
 import signal
 import sys
@@ -18,6 +19,7 @@ from . import log as logsetup
 from .argtypes import positive_int, seconds
 from .config import DEFAULT_CONFIG, DEFAULT_WAZUH_PATH, load_config
 from .errors import EXIT_INTERRUPTED, EXIT_OK, WodleError, internal_error
+from .memory import tune_allocators
 from .subscriber import RunOptions
 
 log = logging.getLogger("aws-s3-wodle")
@@ -54,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SQS long-poll seconds (default %(default)s)")
     p.add_argument("--batch-size", type=positive_int, default=5000, help="rows decoded per batch (default %(default)s)")
     p.add_argument("--keep-nulls", action="store_true", help="keep null fields in events (dropped by default)")
+    p.add_argument("--convert-threads", type=int, default=0, choices=range(0, 65), metavar="{0..64}",
+                   help="threads converting Parquet batches to JSON, shared by all objects (default 0: one per "
+                        "core, 2 to 4)")
+    p.add_argument("--parallel-objects", type=int, default=2, choices=range(0, 33), metavar="{0..32}",
+                   help="objects delivered at once, their downloads, decoding and sending overlapping (default "
+                        "%(default)s, for 2 cores); 0 delivers one object at a time with no read-ahead")
     p.add_argument("--engine-retry", type=seconds, default=30.0,
                    help="seconds to keep retrying when the engine's socket refuses (default %(default)s)")
     p.add_argument("--metrics-file", help="write Prometheus metrics (text format) to this file after every run")
@@ -102,6 +110,11 @@ def _make_sink(args: argparse.Namespace):
     return AnalysisdSink(path, OversizeRecorder(state_dir / "oversized-events.jsonl"), retry_seconds=args.engine_retry)
 
 
+def _convert_threads() -> int:
+    """One Parquet conversion thread per core (2 to 4): the conversion releases the GIL."""
+    return max(2, min(4, os.cpu_count() or 2))
+
+
 def _install_signals(stop: threading.Event) -> None:
     def handler(signum, frame):  # noqa: ARG001
         if stop.is_set():
@@ -133,10 +146,12 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _install_signals(stop)
     sink = _make_sink(args)
-    options = RunOptions(wait_seconds=args.sqs_wait, state_dir=_delivery_state_dir(args))
+    options = RunOptions(wait_seconds=args.sqs_wait, state_dir=_delivery_state_dir(args),
+                         parallel_objects=args.parallel_objects)
     observers = _observers(args)
     ctx = Context(sink=sink, options=options, stop=stop, batch_size=args.batch_size, keep_nulls=args.keep_nulls,
-                  state_dir=str(_state_dir(args)), reparse=args.reparse, **observers)
+                  state_dir=str(_state_dir(args)), reparse=args.reparse,
+                  convert_threads=args.convert_threads or _convert_threads(), **observers)
     try:
         if args.once:
             worst = EXIT_OK
@@ -152,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
             opts = RunOptions(**{**vars(options), "skip_on_error": wodle.skip_on_error})
             block_ctx = Context(sink=sink, options=opts, stop=stop, batch_size=args.batch_size,
                                 keep_nulls=args.keep_nulls, state_dir=ctx.state_dir, reparse=args.reparse,
-                                **observers)
+                                convert_threads=ctx.convert_threads, **observers)
             schedulers.append(BlockScheduler(block.label, wodle, lambda b=block, c=block_ctx: _run_once(b, c), stop,
                                              args.run_on_start or wodle.run_on_start))
         log.info("Started with %d block(s) from %s", len(schedulers), args.config)
@@ -183,6 +198,7 @@ def _observers(args: argparse.Namespace) -> dict:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    tune_allocators()  # before pyarrow is imported (memory.py says why)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "lab":
         from .lab.cli import main as lab_main

@@ -35,8 +35,15 @@ depth unless ``keep_nulls=True``; an object whose members are all null stays as 
 (Security Lake's 1.0.0-rc.2 files hold many such structs). Array items that are null stay
 ``null``. Struct field names must be unique (they become object keys): ValueError if not.
 
-How it is fast (2.5-3x ``to_pylist`` + ``json.dumps`` on OCSF rows): a converter is compiled once per
-schema (cached), so nothing dispatches on types per value. Each leaf column is mapped as a
+How it is fast: ``batch_to_json`` writes the JSON text inside Arrow (``arrowjson``: compute
+kernels concatenate each value's text with its key, level by level, and null members join
+as nothing): about 2x the reference below on OCSF rows, with no Python object per row, and
+kernels release the GIL, so batches convert in parallel threads. What it does not encode
+(list views, unions, intervals, nested map keys, a map value repeating a key) goes through
+the reference, which is also what the tests compare it with byte for byte.
+
+The reference (``batch_to_rows``, ``reference_batch_to_json``) builds rows as dicts: a
+converter is compiled once per schema (cached), so nothing dispatches on types per value. Each leaf column is mapped as a
 whole array with Arrow compute (casts, is_finite masks) and leaves Arrow with one
 ``to_pylist``, cheap for strings and numbers; only objects and arrays are built in Python,
 by generated dict-literal comprehensions (about twice as fast as ``dict(zip())``), and null
@@ -57,7 +64,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["batch_to_json", "batch_to_rows"]
+from . import arrowjson
+
+__all__ = ["batch_to_json", "batch_to_text", "batch_to_rows", "reference_batch_to_json"]
 
 # A converted array: Python values, how many are null, and (only when some but not all
 # are null) a boolean Arrow array that is true where the value is null.
@@ -69,6 +78,56 @@ _SLICE_ROWS = 512
 
 def batch_to_json(batch: pa.RecordBatch, *, keep_nulls: bool = False) -> List[bytes]:
     """One compact JSON document (UTF-8 bytes) per row of ``batch``, mapped as documented above."""
+    text = _fast_text(batch, keep_nulls)
+    if text is not None:
+        return text.cast(pa.binary()).to_pylist()
+    return reference_batch_to_json(batch, keep_nulls=keep_nulls)
+
+
+def batch_to_text(batch: pa.RecordBatch, *, keep_nulls: bool = False) -> pa.Array:
+    """The documents of ``batch_to_json`` as one Arrow string array (no Python object per row)."""
+    text = _fast_text(batch, keep_nulls)
+    if text is not None:
+        return text
+    return pa.array(reference_batch_to_json(batch, keep_nulls=keep_nulls), pa.binary()).cast(pa.string())
+
+
+# Batches bigger than this are written in slices: a string array holds at most 2 GiB of text.
+_TEXT_ROWS = 32768
+
+
+def _fast_text(batch: pa.RecordBatch, keep_nulls: bool) -> Optional[pa.Array]:
+    """The Arrow-native text of ``batch``, or None when only the reference can write it."""
+    fast = _compiled_fast(batch.schema, keep_nulls)
+    if fast is None:
+        return None
+    try:
+        if batch.num_rows <= _TEXT_ROWS:
+            return fast(batch)
+        return pa.concat_arrays([fast(batch.slice(i, _TEXT_ROWS)) for i in range(0, batch.num_rows, _TEXT_ROWS)])
+    except arrowjson.DuplicateMapKeys:
+        return None
+
+
+def _compiled_fast(schema: pa.Schema, keep_nulls: bool) -> Optional[Callable[[pa.RecordBatch], pa.Array]]:
+    try:
+        return _compile_fast(schema, keep_nulls)
+    except TypeError as exc:
+        if isinstance(exc, arrowjson.Unsupported):
+            return None
+        try:  # a Python extension type without __hash__: compile it each time
+            return arrowjson.compile_schema(schema, keep_nulls)
+        except arrowjson.Unsupported:
+            return None
+
+
+@functools.lru_cache(maxsize=128)
+def _compile_fast(schema: pa.Schema, keep_nulls: bool) -> Callable[[pa.RecordBatch], pa.Array]:
+    return arrowjson.compile_schema(schema, keep_nulls)
+
+
+def reference_batch_to_json(batch: pa.RecordBatch, *, keep_nulls: bool = False) -> List[bytes]:
+    """``batch_to_json`` through Python dicts and orjson: for what the Arrow-native path cannot write."""
     convert = _compiled(batch.schema, keep_nulls)
     dumps = orjson.dumps
     out: List[bytes] = []

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterator, Optional
 
-from .aws import make_session
+from .aws import LazyClient, make_session
 from .bucket_config import BucketConfig
 from .config import SecurityLakeSubscriber
 from .errors import EXIT_AWS, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_SINK, WodleError
@@ -34,13 +34,14 @@ class Context:
     reparse: bool = False            # bucket blocks read again from only_logs_after
     metrics: Optional[Any] = None   # metrics.Metrics when --metrics-file is given
     progress: Optional[Any] = None  # progress.Progress when run by hand on a terminal
+    convert_threads: int = 1  # batches of one Parquet object converted at once (threads shared by all objects)
 
 
 def security_lake_decoder(ctx: Context) -> Decoder:
-    from .formats.parquet import iter_parquet_events  # pyarrow (~45 MB) only for the blocks that read Parquet
-
     def decode(spool: BinaryIO, ref: ObjectRef) -> Iterator[list[bytes]]:
-        return iter_parquet_events(spool, batch_size=ctx.batch_size, keep_nulls=ctx.keep_nulls)
+        from .formats.parquet import iter_parquet_events  # pyarrow only when an object must be decoded
+        return iter_parquet_events(spool, batch_size=ctx.batch_size, keep_nulls=ctx.keep_nulls,
+                                   threads=ctx.convert_threads)
     return decode
 
 
@@ -58,7 +59,7 @@ def run_subscriber(block: Any, ctx: Context, decoder: Optional[Decoder] = None) 
                      max_messages=options.max_messages, visibility_timeout=options.visibility_timeout,
                      owner_account=where.account)
     decoder = decoder or DECODERS[type(block)](ctx)
-    run = SubscriberRun(block.label, queue, clients.s3(), decoder, ctx.sink, options, ctx.stop)
+    run = SubscriberRun(block.label, queue, LazyClient(clients.s3), decoder, ctx.sink, options, ctx.stop)
     if ctx.progress:
         ctx.progress.watch(run.stats)
     try:

@@ -1,0 +1,112 @@
+"""Bounded overlap of stages: read-ahead (prefetched) and ordered parallel map (ordered_map)."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pyarrow as pa
+import pytest
+
+from aws_s3_wodle.overlap import ordered_map, prefetched
+from aws_s3_wodle.textbatch import TextBatch
+
+
+def _threads(prefix: str) -> int:
+    return sum(t.name.startswith(prefix) and t.is_alive() for t in threading.enumerate())
+
+
+def test_prefetched_keeps_order_and_runs_ahead_by_at_most_depth():
+    produced = []
+
+    def source():
+        for i in range(20):
+            produced.append(i)
+            yield i
+
+    got = []
+    for item in prefetched(source(), depth=3):
+        time.sleep(0.01)  # a slow consumer: the producer fills the read-ahead and waits
+        assert len(produced) - len(got) <= 3 + 2  # queued, plus the one in hand and the one being put
+        got.append(item)
+    assert got == list(range(20))
+
+
+def test_prefetched_raises_the_producer_error_in_its_place():
+    def source():
+        yield 1
+        yield 2
+        raise ValueError("bad page")
+
+    got = []
+    with pytest.raises(ValueError, match="bad page"):
+        for item in prefetched(source(), depth=2):
+            got.append(item)
+    assert got == [1, 2]
+
+
+def test_prefetched_stopped_early_stops_and_closes_the_producer():
+    closed = threading.Event()
+
+    def source():
+        try:
+            for i in range(1000):
+                yield i
+        finally:
+            closed.set()
+
+    gen = prefetched(source(), depth=2, name="test-read-ahead")
+    assert next(gen) == 0
+    gen.close()  # the consumer gives up (an error while sending, a stop)
+    assert closed.is_set()  # the source was closed, by its own thread, before close() returned
+    assert _threads("test-read-ahead") == 0
+
+
+def test_prefetched_depth_zero_is_plain_iteration():
+    assert list(prefetched(iter(range(5)), depth=0)) == list(range(5))
+
+
+def test_ordered_map_runs_calls_at_once_and_keeps_order():
+    running, peak, lock = 0, 0, threading.Lock()
+
+    def slow(i):
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.02 if i % 2 else 0.005)  # finish out of order
+        with lock:
+            running -= 1
+        return i * 10
+
+    assert list(ordered_map(slow, range(12), workers=3)) == [i * 10 for i in range(12)]
+    assert 2 <= peak <= 3
+
+
+def test_ordered_map_error_comes_in_order_and_single_worker_is_plain_map():
+    def fn(i):
+        if i == 3:
+            raise KeyError(i)
+        return i
+
+    got = []
+    with pytest.raises(KeyError):
+        for x in ordered_map(fn, range(6), workers=2):
+            got.append(x)
+    assert got == [0, 1, 2]
+    assert list(ordered_map(str, range(3), workers=1)) == ["0", "1", "2"]
+
+
+def test_text_batch_is_a_sequence_of_bytes():
+    text = pa.array(['{"a":1}', '{"b":"é"}', "{}"])
+    batch = TextBatch(text)
+    assert len(batch) == 3 and list(batch) == [b'{"a":1}', '{"b":"é"}'.encode(), b"{}"]
+    assert batch[1] == '{"b":"é"}'.encode() and batch[-1] == b"{}"
+    assert batch[1:] == [batch[1], batch[2]] and isinstance(batch[1:], TextBatch)
+    assert batch.nbytes == sum(len(e) for e in batch)
+    sliced = TextBatch(text.slice(1, 1))
+    assert list(sliced) == ['{"b":"é"}'.encode()] and sliced.nbytes == len('{"b":"é"}'.encode())
+    assert list(TextBatch(pa.array([], pa.string()))) == [] and len(TextBatch(pa.array([], pa.string()))) == 0
+    with pytest.raises(IndexError):
+        batch[3]
+    with pytest.raises(ValueError):
+        TextBatch(pa.array(["x", None]))

@@ -1,0 +1,148 @@
+"""The pipelined run: objects in flight at once, messages settled only when all their objects are in."""
+from __future__ import annotations
+
+import collections
+import json
+import random
+import threading
+import time
+
+import pytest
+
+from aws_s3_wodle.errors import SinkError
+from aws_s3_wodle.notifications import ObjectRef
+from aws_s3_wodle.pipeline import ObjectPipeline
+
+from .conftest import run_wodle
+
+HEADER = b"1:Wazuh-AWS:"
+
+
+def refs(*keys: str) -> list:
+    return [ObjectRef("bucket", k) for k in keys]
+
+
+def test_messages_are_settled_once_after_all_their_objects_in_any_completion_order():
+    rng = random.Random(3)
+    delays = {f"m{m}/o{o}": rng.uniform(0, 0.03) for m in range(8) for o in range(3)}
+    done_at: dict = {}
+    running, peak, lock = 0, 0, threading.Lock()
+
+    def deliver(ref):
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(delays[ref.key])
+        with lock:
+            running -= 1
+            done_at[ref.key] = time.monotonic()
+        return ref.key.upper()
+
+    settled = []
+
+    def settle(message, results):
+        assert all(key in done_at for key in (r.key for r, _ in results))  # every object finished before
+        settled.append((message, [(r.key, v) for r, v in results]))
+        return True
+
+    pipeline = ObjectPipeline(3, deliver, settle)
+    for m in range(8):
+        pipeline.submit(f"msg{m}", refs(*(f"m{m}/o{o}" for o in range(m % 3 + 1))))
+    pipeline.finish()
+    assert sorted(m for m, _ in settled) == [f"msg{m}" for m in range(8)]  # each once
+    for message, results in settled:
+        m = int(message[3:])
+        assert results == [(f"m{m}/o{o}", f"M{m}/O{o}") for o in range(m % 3 + 1)]  # in ref order
+    assert 2 <= peak <= 3  # bounded: never more objects in flight than asked
+
+
+def test_a_message_without_objects_is_settled_at_once():
+    settled = []
+    pipeline = ObjectPipeline(2, lambda ref: True, lambda m, r: settled.append((m, r)) or True)
+    pipeline.submit("empty", [])
+    pipeline.finish()
+    assert settled == [("empty", [])]
+
+
+def test_a_fatal_error_aborts_the_objects_in_flight_and_settles_nothing_unfinished():
+    started = threading.Event()
+
+    def deliver(ref):
+        if ref.key == "bad":
+            started.wait(2)
+            raise SinkError("the engine does not take events")
+        started.set()
+        while not pipeline.abort.wait(0.01):  # a long object: stops when the run is aborted
+            pass
+        raise RuntimeError("aborted")  # what deliver raises when it sees the abort (not fatal itself)
+
+    settled = []
+    pipeline = ObjectPipeline(2, deliver, lambda m, r: settled.append(m) or True)
+    pipeline.submit("long", refs("long"))
+    pipeline.submit("fatal", refs("bad"))
+    with pytest.raises(SinkError):
+        pipeline.finish()
+    assert settled == []  # neither message is deleted: both come back
+    assert pipeline.abort.is_set()
+
+
+def test_failed_settlement_is_reported():
+    pipeline = ObjectPipeline(1, lambda ref: False, lambda m, r: all(v for _, v in r))
+    pipeline.submit("m", refs("a"))
+    pipeline.finish()
+    assert pipeline.failed
+
+
+# --- end to end: the CLI, moto's server, a real socket --------------------------------------------
+
+def _wait(engine, n, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while len(engine.datagrams) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.1)
+    return engine.datagrams
+
+
+@pytest.mark.parametrize("parallel", ["0", "1", "4"])
+def test_every_event_of_many_objects_arrives_once_whatever_the_parallelism(lab, engine, tmp_path, parallel):
+    sizes = [700, 40, 1500, 1, 300, 900]
+    for i, rows in enumerate(sizes):
+        lab.add_generated(rows, version="1.1.0" if i % 2 else "1.0.0-rc.2", seed=60 + i)
+    conf = tmp_path / "ossec.conf"
+    conf.write_text(lab.ossec_conf())
+    proc = run_wodle(lab, conf, "--once", "--run-on-start", "--socket", engine.path, "--sqs-wait", "1",
+                     "--batch-size", "200", "--parallel-objects", parallel)
+    assert proc.returncode == 0, proc.stderr
+    got = _wait(engine, sum(sizes))
+    assert all(d.startswith(HEADER) for d in got)
+    uids = collections.Counter(json.loads(d[len(HEADER):])["metadata"]["uid"] for d in got)
+    assert set(uids.values()) == {1}
+    assert set(uids) == {f"{60 + i}-{j}" for i, rows in enumerate(sizes) for j in range(rows)}
+    assert lab.queue_depth() == 0
+    assert f"{len(sizes)} messages ({len(sizes)} deleted), {len(sizes)} objects, {sum(sizes)} events" in proc.stderr
+
+
+def test_a_bad_object_among_parallel_ones_keeps_only_its_message(lab, engine, tmp_path):
+    good = [lab.add_generated(400, seed=70 + i) for i in range(3)]
+    lab.put(lab.key_for("CLOUD_TRAIL_MGMT", "2.0"), b"PAR1 not parquet at all", 0, "corrupt")
+    conf = tmp_path / "ossec.conf"
+    conf.write_text(lab.ossec_conf())
+    proc = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1", "--parallel-objects", "3")
+    assert proc.returncode == 5, proc.stderr
+    assert len(_wait(engine, 1200)) == sum(o.rows for o in good)
+    assert "truncated Parquet object" in proc.stderr and "Traceback" not in proc.stderr
+    assert "4 messages (3 deleted)" in proc.stderr and "1 errors" in proc.stderr
+    assert lab.queue_depth() == 1  # the corrupt object's message only
+
+
+def test_engine_down_with_parallel_objects_acknowledges_nothing(lab, tmp_path):
+    for i in range(3):
+        lab.add_generated(200, seed=80 + i)
+    conf = tmp_path / "ossec.conf"
+    conf.write_text(lab.ossec_conf())
+    proc = run_wodle(lab, conf, "--once", "--socket", str(tmp_path / "no-engine"), "--sqs-wait", "1",
+                     "--engine-retry", "1", "--parallel-objects", "3")
+    assert proc.returncode == 4, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert lab.queue_depth() == 3  # received, none deleted
