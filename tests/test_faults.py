@@ -127,7 +127,13 @@ def test_sigkill_mid_object_resumes_with_at_most_one_batch_resent(lab, tmp_path)
         at_kill = len(engine.datagrams)
         assert 2250 <= at_kill < big.rows, f"the kill did not land mid-object ({at_kill} events)"
         engine.rate = None
-        # the killed run's message comes back after its 2 s visibility; the new run waits for it
+        # the killed run's message comes back after its 2 s visibility: wait until nothing is in flight, so
+        # the new run sees it whatever the machine's load (a timing window here made the test flaky)
+        sqs, deadline = lab.client("sqs"), time.monotonic() + 60
+        while time.monotonic() < deadline and int(sqs.get_queue_attributes(
+                QueueUrl=lab.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]["ApproximateNumberOfMessagesNotVisible"]):
+            time.sleep(0.2)
         second = run_wodle(lab, conf, "--once", "--socket", sock, "--sqs-wait", "2", "--batch-size", str(batch))
         settle(engine)
     assert second.returncode == 0, second.stderr
