@@ -59,9 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--convert-threads", type=int, default=0, choices=range(0, 65), metavar="{0..64}",
                    help="threads converting Parquet batches to JSON, shared by all objects (default 0: one per "
                         "core, 2 to 4)")
-    p.add_argument("--parallel-objects", type=int, default=2, choices=range(0, 33), metavar="{0..32}",
-                   help="objects delivered at once, their downloads, decoding and sending overlapping (default "
-                        "%(default)s, for 2 cores); 0 delivers one object at a time with no read-ahead")
+    p.add_argument("--parallel-objects", type=int, default=1, choices=range(0, 33), metavar="{0..32}",
+                   help="objects delivered at once, their downloads, decoding and sending overlapping, e.g. 2 on "
+                        "2 cores (default %(default)s: one object at a time, the mode the fault suite proves)")
     p.add_argument("--engine-retry", type=seconds, default=30.0,
                    help="seconds to keep retrying when the engine's socket refuses (default %(default)s)")
     p.add_argument("--metrics-file", help="write Prometheus metrics (text format) to this file after every run")
@@ -147,11 +147,11 @@ def run(args: argparse.Namespace) -> int:
     _install_signals(stop)
     sink = _make_sink(args)
     options = RunOptions(wait_seconds=args.sqs_wait, state_dir=_delivery_state_dir(args),
-                         parallel_objects=getattr(args, "parallel_objects", 2))
+                         parallel_objects=args.parallel_objects)
     observers = _observers(args)
     ctx = Context(sink=sink, options=options, stop=stop, batch_size=args.batch_size, keep_nulls=args.keep_nulls,
                   state_dir=str(_state_dir(args)), reparse=args.reparse,
-                  convert_threads=getattr(args, "convert_threads", 0) or _convert_threads(), **observers)
+                  convert_threads=args.convert_threads or _convert_threads(), **observers)
     try:
         if args.once:
             worst = EXIT_OK
@@ -167,8 +167,7 @@ def run(args: argparse.Namespace) -> int:
             opts = RunOptions(**{**vars(options), "skip_on_error": wodle.skip_on_error})
             block_ctx = Context(sink=sink, options=opts, stop=stop, batch_size=args.batch_size,
                                 keep_nulls=args.keep_nulls, state_dir=ctx.state_dir, reparse=args.reparse,
-                                convert_threads=ctx.convert_threads,
-                                **observers)
+                                convert_threads=ctx.convert_threads, **observers)
             schedulers.append(BlockScheduler(block.label, wodle, lambda b=block, c=block_ctx: _run_once(b, c), stop,
                                              args.run_on_start or wodle.run_on_start))
         log.info("Started with %d block(s) from %s", len(schedulers), args.config)

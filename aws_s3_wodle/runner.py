@@ -30,11 +30,11 @@ class Context:
     stop: threading.Event
     batch_size: int = 5000
     keep_nulls: bool = False
-    convert_threads: int = 1  # batches of one Parquet object converted at once (threads shared by all objects)
     state_dir: Optional[str] = None  # bucket blocks keep what they read here (state.db)
     reparse: bool = False            # bucket blocks read again from only_logs_after
     metrics: Optional[Any] = None   # metrics.Metrics when --metrics-file is given
     progress: Optional[Any] = None  # progress.Progress when run by hand on a terminal
+    convert_threads: int = 1  # batches of one Parquet object converted at once (threads shared by all objects)
 
 
 def security_lake_decoder(ctx: Context) -> Decoder:

@@ -52,7 +52,7 @@ class RunOptions:
     skip_on_error: bool = True
     state_dir: Optional[str] = None
     receive_retries: int = 3        # tries again after a throttled / failing receive (on top of botocore's)
-    parallel_objects: int = 2       # objects in flight at once (pipeline.py); 0: the serial loop below
+    parallel_objects: int = 1       # objects in flight at once (pipeline.py); 1: one object at a time
 
     def for_block(self, block: Any) -> "RunOptions":
         """These options with the block's own delivery settings (config.SqsDelivery) where it has them."""
@@ -76,9 +76,6 @@ class SubscriberRun:
     # --- the loop
 
     def run(self) -> RunStats:
-        if self.options.parallel_objects > 0:  # downloads, decoding and sending overlap
-            from .pipeline import run_pipelined
-            return run_pipelined(self, self.options.parallel_objects)
         self.store = open_store(Path(self.options.state_dir) if self.options.state_dir else None)
         if self.queue.visibility_timeout is None:  # the keeper must know when a message would reappear
             self.queue.visibility_timeout = self.options.visibility_timeout or 120
@@ -88,6 +85,8 @@ class SubscriberRun:
                                  spool_dir=self.options.spool_dir)
         waiting: deque[Message] = deque()
         current: Optional[Message] = None
+        if self.options.parallel_objects > 1 and self.options.skip_on_error:
+            return self._run_pipelined(objects, waiting)
         try:
             for batch in self._receive_batches():
                 waiting.extend(batch)
@@ -102,15 +101,60 @@ class SubscriberRun:
                     log.info("Stop requested: ending the run of %s", self.label)
                     return self.stats
         finally:
-            unfinished = ([current] if current else []) + list(waiting)
-            self.stats.released += self.keeper.release(unfinished)
-            if unfinished:
-                log.info("Handed %d unfinished SQS message(s) back to queue '%s' at once", len(unfinished),
-                         self.queue.name)
-            self.keeper.stop()
-            self.store.close()
-            self.stats.finish()
+            self._end(([current] if current else []) + list(waiting))
         return self.stats
+
+    def _run_pipelined(self, objects: ObjectDelivery, waiting: "deque[Message]") -> RunStats:
+        """The same loop with `parallel_objects` objects in flight, each decoded ahead of its sending.
+
+        Messages are still settled one by one by `settle`, when all their objects are done, in whatever
+        order they complete; a fatal error (sink, stop) aborts the objects in flight, unsettled.
+        """
+        from .pipeline import DEFAULT_DEPTH, ObjectPipeline, abortable
+        from .overlap import prefetched
+        settled: set[str] = set()
+        in_hand: list[Message] = []
+
+        def settle(message: Message, outcomes: list) -> bool:
+            settled.add(message.message_id)
+            return self.settle(message, outcomes)
+
+        pipeline: ObjectPipeline = ObjectPipeline(self.options.parallel_objects, objects.deliver, settle)
+        decode = objects.decoder
+        objects.decoder = lambda spool, ref: abortable(prefetched(decode(spool, ref), DEFAULT_DEPTH), pipeline.abort)
+        self.queue.max_messages = max(self.queue.max_messages, pipeline.objects)
+        try:
+            for batch in self._receive_batches():
+                waiting.extend(batch)
+                while waiting and not self.stop.is_set() and pipeline.fatal is None:
+                    message = waiting.popleft()
+                    in_hand.append(message)
+                    refs, _ = self._announced(message, settle)
+                    if refs is not None:
+                        pipeline.submit(message, refs)
+                    pipeline.reap()
+                if self.stop.is_set() or pipeline.fatal is not None:
+                    break
+                pipeline.wait_for_room()  # receive no message before an object of it can start
+            pipeline.finish()
+            if self.stop.is_set():
+                log.info("Stop requested: ending the run of %s", self.label)
+        except BaseException:
+            pipeline.close()
+            raise
+        finally:
+            self._end([m for m in in_hand if m.message_id not in settled] + list(waiting))
+        return self.stats
+
+    def _end(self, unfinished: list) -> None:
+        """Hand unfinished messages back at once; stop renewing; close the state."""
+        self.stats.released += self.keeper.release(unfinished)
+        if unfinished:
+            log.info("Handed %d unfinished SQS message(s) back to queue '%s' at once", len(unfinished),
+                     self.queue.name)
+        self.keeper.stop()
+        self.store.close()
+        self.stats.finish()
 
     def _receive_batches(self):
         """Receive until the queue is drained, or keeps handing back only messages this run already saw."""
@@ -148,20 +192,28 @@ class SubscriberRun:
 
     def handle(self, message: Message, objects: ObjectDelivery) -> bool:
         """Deliver what message announces and settle it; True when it was acknowledged."""
-        try:
-            note = parse_body(message.body)
-        except NotificationError as exc:
-            return self.settle(message, [(None, Outcome(False, UNPARSEABLE, f"not a notification we understand: {exc}"))])
-        if note.is_noise:
-            log.debug("Deleting test notification %s", message.message_id)
-            return self.settle(message, [])
+        refs, acknowledged = self._announced(message, self.settle)
+        if refs is None:
+            return acknowledged
         outcomes = []
-        for ref in note.objects:
+        for ref in refs:
             outcome = objects.deliver(ref)  # SinkError and Interrupted end the run from here
             outcomes.append((ref, outcome))
             if not outcome.delivered and not self.options.skip_on_error:
                 break
         return self.settle(message, outcomes)
+
+    def _announced(self, message: Message, settle: Any) -> tuple[Optional[tuple], bool]:
+        """The objects a message names, or (None, acknowledged) when settled here (noise, not a notification)."""
+        try:
+            note = parse_body(message.body)
+        except NotificationError as exc:
+            return None, settle(message, [(None, Outcome(False, UNPARSEABLE,
+                                                         f"not a notification we understand: {exc}"))])
+        if note.is_noise:
+            log.debug("Deleting notification %s: it announces no new object", message.message_id)
+            return None, settle(message, [])
+        return note.objects, False
 
     def settle(self, message: Message, outcomes: list) -> bool:
         """Acknowledge a message whose objects were all delivered; otherwise log, count and dispose of it."""
