@@ -33,6 +33,17 @@ def lab(moto_server):
                            role_name=f"lake-subscriber-{suffix}").create()
 
 
+@pytest.fixture(params=["list", "textbatch"])
+def as_batch(request):
+    """The two shapes a sink gets: a list of bytes (JSON decoders) and a TextBatch (Parquet, sent by sendmmsg)."""
+    if request.param == "list":
+        return list
+    import pyarrow as pa
+
+    from aws_s3_wodle.textbatch import TextBatch
+    return lambda events: TextBatch(pa.array(list(events), pa.binary()))
+
+
 @pytest.fixture
 def engine(tmp_path):
     with DatagramEngine(str(tmp_path / "queue" / "sockets" / "queue")) as e:

@@ -219,7 +219,7 @@ def test_stopped_run_releases_what_it_did_not_finish(sqs, moto_server, tmp_path)
 
 # --- the engine's socket
 
-def test_busy_engine_backs_off_and_drops_nothing(tmp_path):
+def test_busy_engine_backs_off_and_drops_nothing(tmp_path, as_batch):
     path = str(tmp_path / "queue")
     paused = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     paused.bind(path)  # an engine that reads nothing for a while: its queue fills, our send blocks
@@ -235,7 +235,7 @@ def test_busy_engine_backs_off_and_drops_nothing(tmp_path):
     reader = threading.Thread(target=engine_wakes_up)
     reader.start()
     started = time.monotonic()
-    result = sink.send_batch([json.dumps({"i": i}).encode() for i in range(200)], "o")
+    result = sink.send_batch(as_batch([json.dumps({"i": i}).encode() for i in range(200)]), "o")
     reader.join(10)
     paused.close()
     assert result.sent == 200 and len(received) == 200
@@ -243,24 +243,24 @@ def test_busy_engine_backs_off_and_drops_nothing(tmp_path):
     assert time.monotonic() - started >= 1.3 and sink.waits >= 1
 
 
-def test_stuck_engine_ends_the_run_after_the_busy_limit(tmp_path):
+def test_stuck_engine_ends_the_run_after_the_busy_limit(tmp_path, as_batch):
     path = str(tmp_path / "queue")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as stuck:
         stuck.bind(path)
         sink = AnalysisdSink(path, OversizeRecorder(None), send_timeout=0.1, busy_seconds=0.5)
         with pytest.raises(SinkError, match="is wazuh-analysisd stuck"):
-            sink.send_batch([b"{}"] * 100, "o")
+            sink.send_batch(as_batch([b"{}"] * 100), "o")
 
 
-def test_engine_gone_mid_batch_comes_back(tmp_path):
+def test_engine_gone_mid_batch_comes_back(tmp_path, as_batch):
     path = str(tmp_path / "queue")
     with DatagramEngine(path) as first:
         sink = AnalysisdSink(path, OversizeRecorder(None), retry_seconds=10)
-        sink.send_batch([b"1"], "o")
+        sink.send_batch(as_batch([b"1"]), "o")
         time.sleep(0.1)
     second = DatagramEngine(path)
     threading.Timer(1.0, second.start).start()
-    sink.send_batch([b"2", b"3"], "o")
+    sink.send_batch(as_batch([b"2", b"3"]), "o")
     time.sleep(0.2)
     second.stop()
     assert first.datagrams == [b"1:Wazuh-AWS:1"] and second.datagrams == [b"1:Wazuh-AWS:2", b"1:Wazuh-AWS:3"]

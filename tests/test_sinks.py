@@ -20,55 +20,78 @@ def _wait(engine, n, timeout=5):
         time.sleep(0.02)
 
 
-def test_wire_format_and_oversized_event_recorded(tmp_path):
+def test_wire_format_and_oversized_event_recorded(tmp_path, as_batch):
     path = str(tmp_path / "queue")
     record = tmp_path / "state" / "oversized.jsonl"
     big = json.dumps({"x": "a" * 70000}).encode()
     with DatagramEngine(path) as engine:
         sink = AnalysisdSink(path, OversizeRecorder(record))
-        result = sink.send_batch([b'{"a":1}', big, b'{"b":2}'], "s3://b/k")
+        result = sink.send_batch(as_batch([b'{"a":1}', big, b'{"b":2}']), "s3://b/k")
         _wait(engine, 2)
         sink.close()
-    assert (result.sent, result.oversized) == (2, 1)
+    assert (result.sent, result.oversized, result.bytes) == (2, 1, 2 * 12 + 14)
     assert engine.datagrams == [b'1:Wazuh-AWS:{"a":1}', b'1:Wazuh-AWS:{"b":2}']
     kept = json.loads(record.read_text())
     assert kept["object"] == "s3://b/k" and kept["event"] == json.loads(big) and kept["bytes"] > 65535
 
 
-def test_exactly_the_limit_is_sent(tmp_path):
+def test_exactly_the_limit_is_sent(tmp_path, as_batch):
     path = str(tmp_path / "queue")
     event = b'"' + b"a" * (65535 - len(b"1:Wazuh-AWS:") - 2) + b'"'
     with DatagramEngine(path) as engine:
         sink = AnalysisdSink(path, OversizeRecorder(None))
-        assert sink.send_batch([event], "o").sent == 1
+        assert sink.send_batch(as_batch([event]), "o").sent == 1
         _wait(engine, 1)
     assert len(engine.datagrams[0]) == 65535
     with pytest.raises(SinkError, match="no --state-dir"):
-        AnalysisdSink(path, OversizeRecorder(None)).send_batch([event + b" "], "o")
+        AnalysisdSink(path, OversizeRecorder(None)).send_batch(as_batch([event + b" "]), "o")
 
 
-def test_reconnects_when_the_engine_restarts(tmp_path):
+def test_reconnects_when_the_engine_restarts(tmp_path, as_batch):
     path = str(tmp_path / "queue")
     first = DatagramEngine(path).start()
     sink = AnalysisdSink(path, OversizeRecorder(None), retry_seconds=10)
-    sink.send_batch([b"1"], "o")
+    sink.send_batch(as_batch([b"1"]), "o")
     _wait(first, 1)
     first.stop()  # the engine goes away; it comes back 0.5 s later on the same path
     second = DatagramEngine(path)
     threading.Timer(0.5, second.start).start()
-    sink.send_batch([b"2", b"3"], "o")
+    sink.send_batch(as_batch([b"2", b"3"]), "o")
     _wait(second, 2)
     second.stop()
     sink.close()
     assert first.datagrams == [b"1:Wazuh-AWS:1"] and second.datagrams == [b"1:Wazuh-AWS:2", b"1:Wazuh-AWS:3"]
 
 
-def test_engine_down_raises_after_retry_window(tmp_path):
+def test_engine_down_raises_after_retry_window(tmp_path, as_batch):
     sink = AnalysisdSink(str(tmp_path / "missing"), OversizeRecorder(None), retry_seconds=0.3)
     started = time.monotonic()
     with pytest.raises(SinkError, match="is wazuh-analysisd running"):
-        sink.send_batch([b"1"], "o")
+        sink.send_batch(as_batch([b"1"]), "o")
     assert 0.25 < time.monotonic() - started < 3
+
+
+def test_a_large_batch_goes_out_in_order_around_oversized_events(tmp_path):
+    """Thousands of events (several sendmmsg windows) with oversized ones at the edges and inside."""
+    import pyarrow as pa
+
+    from aws_s3_wodle.sinks.mmsg import WINDOW
+    from aws_s3_wodle.textbatch import TextBatch
+    path = str(tmp_path / "queue")
+    record = tmp_path / "oversized.jsonl"
+    big = {0, 1, WINDOW - 1, WINDOW, 1500, 2999}
+    events = [json.dumps({"i": i, "pad": "x" * (70000 if i in big else i % 50)}).encode() for i in range(3000)]
+    with DatagramEngine(path) as engine:
+        sink = AnalysisdSink(path, OversizeRecorder(record))
+        result = sink.send_batch(TextBatch(pa.array(events, pa.binary())), "s3://b/k")
+        _wait(engine, 3000 - len(big))
+        sink.close()
+    assert sink._batcher is not None  # Linux: the sendmmsg path carried it
+    assert (result.sent, result.oversized) == (3000 - len(big), len(big))
+    assert result.bytes == sum(len(e) + 12 for i, e in enumerate(events) if i not in big)
+    assert [json.loads(d[12:])["i"] for d in engine.datagrams] == [i for i in range(3000) if i not in big]
+    assert all(d.startswith(b"1:Wazuh-AWS:{") for d in engine.datagrams)
+    assert sorted(json.loads(line)["event"]["i"] for line in record.read_text().splitlines()) == sorted(big)
 
 
 def test_jsonl_file_appends(tmp_path):

@@ -10,13 +10,17 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import struct
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence
 
 from ..errors import SinkError
 from . import OversizeRecorder, SendResult
+
+if TYPE_CHECKING:
+    from .mmsg import BatchSender, Spans
 
 log = logging.getLogger("aws-s3-wodle")
 
@@ -32,7 +36,7 @@ BUSY_SECONDS = 300.0   # an engine that takes nothing for this long is stuck: st
 class AnalysisdSink:
     def __init__(self, path: str, recorder: OversizeRecorder, *, retry_seconds: float = 30.0,
                  max_datagram: int = MAX_DATAGRAM, header: bytes = HEADER, busy_seconds: float = BUSY_SECONDS,
-                 send_timeout: float = SEND_TIMEOUT) -> None:
+                 send_timeout: float = SEND_TIMEOUT, batched: bool = True) -> None:
         self.path = path
         self.recorder = recorder
         self.retry_seconds = retry_seconds
@@ -45,6 +49,10 @@ class AnalysisdSink:
         self.trouble: Optional[str] = None  # "gone" or "busy" while the engine does not take events
         self.trouble_since = 0.0
         self.waits = 0  # backoff sleeps, for the stats and tests
+        # Batches kept in one Arrow buffer (TextBatch, the Parquet path) go out many datagrams per system call.
+        # Made at the first such batch: pyarrow is loaded by then, and an empty pass never pays for it.
+        self.batched = batched
+        self._batcher: Optional["BatchSender"] = None
 
     def _connect(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -53,24 +61,34 @@ class AnalysisdSink:
         except OSError:
             sock.close()
             raise
-        # A full engine queue blocks send(); past this it counts as busy, so we can back off and give up
-        # after busy_seconds instead of hanging for ever on an engine that stopped reading.
-        sock.settimeout(self.send_timeout)
+        # A full engine queue blocks a send; past send_timeout it fails with EAGAIN and counts as busy, so we
+        # back off and give up after busy_seconds instead of hanging for ever on an engine that stopped
+        # reading. The kernel's SO_SNDTIMEO, not Python's timeout: that one adds a poll() to every send and
+        # would not bound sendmmsg.
+        seconds = int(self.send_timeout)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                        struct.pack("@ll", seconds, int((self.send_timeout - seconds) * 1e6)))
         return sock
 
-    def _send(self, datagram: bytes) -> None:
+    def _deliver(self, attempt: Callable[[socket.socket], None], progress: Callable[[], int] = lambda: 0) -> None:
+        """Run ``attempt`` on the connection until it returns, reconnecting and backing off as needed.
+
+        ``progress`` counts what the attempts took so far: any progress restarts the retry window.
+        """
         deadline, deadline_kind = 0.0, None  # the retry window restarts when the kind of trouble changes
-        delay = 0.05
+        delay, seen = 0.05, progress()
         while True:
             try:
                 if self.sock is None:
                     self.sock = self._connect()
-                self.sock.send(datagram)
+                attempt(self.sock)
                 if self.trouble:
                     log.info("The engine's socket %s takes events again after %.1f s", self.path,
                              time.monotonic() - self.trouble_since)
                     self.trouble = None
                 return
+            except InterruptedError:
+                continue  # a signal; Python runs its handler, the stop flag is checked between batches
             except OSError as exc:
                 if isinstance(exc, socket.timeout) or exc.errno in _BUSY:
                     kind, limit = "busy", self.busy_seconds
@@ -87,6 +105,8 @@ class AnalysisdSink:
                 if self.trouble != kind:
                     self.trouble, self.trouble_since = kind, now
                     log.warning("%s; retrying for up to %.0f s", reason, limit)
+                if progress() != seen:
+                    seen, deadline_kind, delay = progress(), None, 0.05
                 if kind != deadline_kind:
                     deadline, deadline_kind = now + limit, kind
                 if now >= deadline:
@@ -97,26 +117,70 @@ class AnalysisdSink:
                 time.sleep(min(delay, max(0.0, deadline - now)))
                 delay = min(delay * 2, 2.0)
 
-    def send_batch(self, events: list[bytes], origin: str) -> SendResult:
+    def _send(self, datagram: bytes) -> None:
+        self._deliver(lambda sock: sock.send(datagram))
+
+    def send_batch(self, events: Sequence[bytes], origin: str) -> SendResult:
         result = SendResult()
         header, limit = self.header, self.max_datagram
         with self.lock:
-            self._send_all(events, origin, header, limit, result)
+            batcher = self._batcher_for(events)
+            if batcher is not None:
+                from .mmsg import Spans
+                self._send_spans(batcher, Spans(events.text), events, origin, result)  # type: ignore[attr-defined]
+            else:
+                self._send_all(events, origin, header, limit, result)
         return result
 
-    def _send_all(self, events: list[bytes], origin: str, header: bytes, limit: int, result: SendResult) -> None:
+    def _send_all(self, events: Iterable[bytes], origin: str, header: bytes, limit: int, result: SendResult) -> None:
         for event in events:
             datagram = header + event
             if len(datagram) > limit:
-                where = self.recorder.record(origin, event, len(datagram), limit)
-                log.debug("An event of %s is %d bytes, over the engine's %d-byte datagram limit: not sent, "
-                          "recorded in %s", origin, len(datagram), limit, where)
-                result.oversized += 1
-                result.recorded_in = where
+                self._record(origin, event, len(datagram), result)
                 continue
             self._send(datagram)
             result.sent += 1
             result.bytes += len(datagram)
+
+    def _record(self, origin: str, event: bytes, size: int, result: SendResult) -> None:
+        where = self.recorder.record(origin, event, size, self.max_datagram)
+        log.debug("An event of %s is %d bytes, over the engine's %d-byte datagram limit: not sent, recorded in %s",
+                  origin, size, self.max_datagram, where)
+        result.oversized += 1
+        result.recorded_in = where
+
+    def _batcher_for(self, events: Any) -> Optional["BatchSender"]:
+        """The batch sender when ``events`` is a TextBatch (it has the Arrow array) and sendmmsg exists."""
+        if not self.batched or not hasattr(events, "text"):
+            return None
+        if self._batcher is None:
+            from .mmsg import BatchSender
+            self._batcher = BatchSender.create(self.header)
+            if self._batcher is None:
+                self.batched = False
+                log.debug("sendmmsg is not available here: sending one datagram per system call")
+        return self._batcher
+
+    def _send_spans(self, batcher: "BatchSender", spans: "Spans", events: Sequence[bytes], origin: str,
+                    result: SendResult) -> None:
+        """The batch path: runs of sendable events go out a window at a time; oversized ones are recorded."""
+        over = spans.longer_than(self.max_datagram - len(self.header))
+        start = 0
+        for stop in [*over, len(spans)]:
+            if stop > start:
+                position = [start]
+
+                def attempt(sock: socket.socket, stop: int = stop, position: list = position) -> None:
+                    while position[0] < stop:
+                        position[0] += batcher.send(sock.fileno(), spans, position[0], stop)
+
+                self._deliver(attempt, lambda position=position: position[0])
+                result.sent += stop - start
+                result.bytes += spans.total(start, stop) + (stop - start) * len(self.header)
+            if stop < len(spans):
+                event = events[stop]
+                self._record(origin, event, len(self.header) + len(event), result)
+            start = stop + 1
 
     def close(self) -> None:
         if self.sock is not None:
