@@ -367,8 +367,10 @@ def report(runs: List[Run], args) -> None:
               f"(wodle = {r.rate / r.polars_stream if r.polars_stream else 0:.2f}x)")
     for small, big in zip(runs, runs[1:]):
         if big.rows >= 10 * small.rows:
-            print(f"  {small.rows} -> {big.rows} rows ({big.rows / small.rows:.0f}x): events/s x{big.rate / small.rate:.2f}, "
-                  f"peak RSS x{big.rss_mb / small.rss_mb:.2f} ({small.rss_mb:.0f} -> {big.rss_mb:.0f} MB)")
+            stream = f"x{big.stream_rate / small.stream_rate:.2f}" if small.stream_rate else "n/a"
+            print(f"  {small.rows} -> {big.rows} rows ({big.rows / small.rows:.0f}x): events/s x{big.rate / small.rate:.2f} "
+                  f"(stream ev/s {stream}), peak RSS x{big.rss_mb / small.rss_mb:.2f} "
+                  f"({small.rss_mb:.0f} -> {big.rss_mb:.0f} MB)")
     print("\nevents/s and MB/s: the whole wodle process, start to exit (start-up, AWS calls, download, decode, "
           "conversion, delivery); 'stream ev/s': first to last datagram at the reader.")
 
