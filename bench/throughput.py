@@ -104,11 +104,12 @@ def parse_rows(text: str) -> int:
     return int(float(text[:-1] if text[-1:] in "km" else text) * scale)
 
 
-def make_object(workdir: Path, rows: int, version: str, row_group_rows: int) -> Path:
+def make_object(workdir: Path, rows: int, version: str, row_group_rows: int, tag: int = 0) -> Path:
     """A cached GZIP Parquet object of ``rows`` events with distinct metadata.uid values.
 
     Up to 100k distinct generated rows are tiled (generation is slow, ~10k rows/s); each
     copy gets its own uids, so the reader can still check every event arrived exactly once.
+    Objects of another ``tag`` hold other uids, so several can go through one run.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -117,7 +118,7 @@ def make_object(workdir: Path, rows: int, version: str, row_group_rows: int) -> 
     from aws_s3_wodle.lab.ocsf import ocsf_table
 
     group = min(row_group_rows, rows) or 1
-    path = workdir / f"ocsf-{version}-{rows}-rg{group}.parquet"
+    path = workdir / f"ocsf-{version}-{rows}-rg{group}{f'-o{tag}' if tag else ''}.parquet"
     if path.exists():
         return path
     base_rows = min(rows, 100_000)
@@ -134,12 +135,12 @@ def make_object(workdir: Path, rows: int, version: str, row_group_rows: int) -> 
 
     def copy(i: int, n: int) -> pa.Table:
         t = base.slice(0, n)
-        if i == 0:
+        if i == 0 and tag == 0:
             return t
         md = t.column(meta_at).combine_chunks()
         kids = [md.field(j) for j in range(md.type.num_fields)]
         u = md.type.get_field_index("uid")
-        kids[u] = pc.binary_join_element_wise(kids[u], f"-c{i}", "")
+        kids[u] = pc.binary_join_element_wise(kids[u], f"-o{tag}c{i}" if tag else f"-c{i}", "")
         return t.set_column(meta_at, t.schema.field(meta_at),
                             pa.StructArray.from_arrays(kids, fields=list(md.type), mask=md.is_null()))
 
@@ -200,21 +201,23 @@ class Run:
                 and d.get("unique_uids") == self.rows and not d.get("bad_header") and self.queue_depth == 0)
 
 
-def end_to_end(moto, path: Path, rows: int, args, work: Path) -> Run:
+def end_to_end(moto, paths: List[Path], rows: int, args, work: Path) -> Run:
+    """One wodle pass over a queue holding one notification for each of ``paths`` (``rows`` each)."""
     import pyarrow.parquet as pq
 
     from aws_s3_wodle.lab.security_lake import SecurityLakeLab, lab_env
 
-    sample = next(pq.ParquetFile(str(path)).iter_batches(batch_size=min(rows, 10_000)))
-    arrow_mb = sample.nbytes / sample.num_rows * rows / 1e6
-    run = Run(rows=rows, arrow_mb=arrow_mb, parquet_mb=path.stat().st_size / 1e6)
+    sample = next(pq.ParquetFile(str(paths[0])).iter_batches(batch_size=min(rows, 10_000)))
+    arrow_mb = sample.nbytes / sample.num_rows * rows * len(paths) / 1e6
+    run = Run(rows=rows * len(paths), arrow_mb=arrow_mb, parquet_mb=sum(p.stat().st_size for p in paths) / 1e6)
     suffix = uuid.uuid4().hex[:10]
     lab = SecurityLakeLab(endpoint=moto.endpoint, queue_name=f"AmazonSecurityLake-bench{suffix}-Main-Queue",
                           role_name=f"lake-bench-{suffix}").create()
     s3 = lab.client("s3")
-    key = lab.key_for("CLOUD_TRAIL_MGMT", "2.0")
-    s3.upload_file(str(path), lab.bucket, key)
-    lab.notify(key, path.stat().st_size)
+    for path in paths:
+        key = lab.key_for("CLOUD_TRAIL_MGMT", "2.0")
+        s3.upload_file(str(path), lab.bucket, key)
+        lab.notify(key, path.stat().st_size)
     conf = work / f"ossec-{suffix}.conf"
     conf.write_text(lab.ossec_conf())
     sock = str(work / f"queue-{suffix}")
@@ -391,6 +394,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--repeat", type=int, default=2,
                    help="rounds per size, each measuring the wodle and the references; the best rate of each is "
                         "kept and the highest peak RSS (default %(default)s)")
+    p.add_argument("--objects", type=int, default=1,
+                   help="objects of each size in the queue for one run, each with its own uids (default %(default)s); "
+                        "with more than one, the wodle's pipeline has several in flight")
     p.add_argument("--rss-timeline", action="store_true", help="print the wodle's RSS every 0.25 s")
     p.add_argument("--wodle-arg", action="append", default=[],
                    help="extra argument for the wodle, e.g. --wodle-arg=--batch-size=10000 (repeatable)")
@@ -410,18 +416,20 @@ def main(argv: Optional[List[str]] = None) -> int:
           f"pyarrow {pa.__version__}, polars {pl.__version__}; wodle args: {' '.join(args.wodle_arg) or '(defaults)'}")
     objects = []
     for rows in sizes:
-        objects.append((rows, make_object(workdir, rows, args.version, args.row_group_rows)))
+        objects.append((rows, [make_object(workdir, rows, args.version, args.row_group_rows, tag)
+                               for tag in range(args.objects)]))
     runs = []
     work = Path(tempfile.mkdtemp(prefix="wodle-bench-"))
     try:
         with MotoServer() as moto:
             startup = empty_queue_pass(moto, work, args)
-            for rows, path in objects:
+            for rows, paths in objects:
+                path = paths[0]
                 best: Optional[Run] = None
                 naive = ceiling = stream = 0.0
                 for attempt in range(args.repeat):  # interleaved, best of each: this host is shared
                     print(f"{rows} rows, round {attempt + 1}/{args.repeat}: end to end ...", flush=True)
-                    run = end_to_end(moto, path, rows, args, work)
+                    run = end_to_end(moto, paths, rows, args, work)
                     print(f"  {run.rate:.0f} events/s, peak RSS {run.rss_mb:.0f} MB; references ...", flush=True)
                     n_rate, n_rows = naive_rate(path, args.batch_size, min(rows, args.naive_rows))
                     c_rate, c_rows = ceiling_rate(path, args.batch_size, min(rows, args.ceiling_rows))
