@@ -11,6 +11,7 @@ independently of the wodle's own layout table, so the two check each other.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gzip
 import io
 import json
@@ -285,15 +286,15 @@ def _waf(lab: BucketLab, *, day, account, region, seqs, path, organization, acl,
     return key, _gz(_text(lines)), ids
 
 
-def _elb(*, day, account, region, seqs, path, organization, first: int, name: str, compressed: bool,
-         line: Callable[[dt.datetime, str, int, int], str], **_: Any):
-    """An Elastic Load Balancing access log: one `line(time, client, port, seq)` a request, each request
-    known by its client's address and port; ALB and NLB logs are gzipped, CLB logs are not."""
+def _elb(lab: BucketLab, *, day, account, region, seqs, path, organization, first: int, name: str, compressed: bool,
+         line: Callable[..., str], **_: Any):
+    """An Elastic Load Balancing access log: one `line(time, client, port, seq, account=, region=)` a request,
+    each request known by its client's address and port; ALB and NLB logs are gzipped, CLB logs are not."""
     lines, ids = [], []
     for seq in seqs:
         client, port = _ip(seq, first), 1024 + seq % 60000
         ids.append(f"{client}:{port}")
-        lines.append(line(_stamp(day, seq), client, port, seq))
+        lines.append(line(_stamp(day, seq), client, port, seq, account=account, region=region))
     t = _stamp(day, seqs[0])
     key = (f"{_aws_logs(path, organization, account, 'elasticloadbalancing', region)}{day:%Y/%m/%d}/"
            f"{account}_elasticloadbalancing_{region}_{name}_{t:%Y%m%dT%H%M}Z_10.0.0.9_{secrets.token_hex(4)}"
@@ -301,31 +302,26 @@ def _elb(*, day, account, region, seqs, path, organization, first: int, name: st
     return key, _gz(_text(lines)) if compressed else _text(lines), ids
 
 
-def _alb(lab: BucketLab, *, account, region, **kw: Any):
-    return _elb(account=account, region=region, **kw, first=172, name="app.lab-alb.50dc6c495c0c9188", compressed=True,
-                line=lambda t, client, port, seq: (
-                    f'https {t:%Y-%m-%dT%H:%M:%S}.123456Z app/lab-alb/50dc6c495c0c9188 {client}:{port} 10.0.0.1:80 '
-                    f'0.001 0.048 0.000 200 200 34 366 "GET https://shop.example.com:443/item/{seq}?q=\\"x\\" '
-                    f'HTTP/1.1" "curl/8.4.0" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 '
-                    f'arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/lab-tg/73e2d6bc24d8a067 '
-                    f'"Root=1-{seq:08x}-{secrets.token_hex(12)}" "shop.example.com" '
-                    f'"arn:aws:acm:{region}:{account}:certificate/12345678" 1 {t:%Y-%m-%dT%H:%M:%S}.000000Z '
-                    f'"forward" "-" "-" "10.0.0.1:80" "200" "-" "-" TID_{secrets.token_hex(8)}'))
+def _alb_line(t: dt.datetime, client: str, port: int, seq: int, *, account: str, region: str) -> str:
+    return (f'https {t:%Y-%m-%dT%H:%M:%S}.123456Z app/lab-alb/50dc6c495c0c9188 {client}:{port} 10.0.0.1:80 0.001 0.048 '
+            f'0.000 200 200 34 366 "GET https://shop.example.com:443/item/{seq}?q=\\"x\\" HTTP/1.1" '
+            f'"curl/8.4.0" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 '
+            f'arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/lab-tg/73e2d6bc24d8a067 '
+            f'"Root=1-{seq:08x}-{secrets.token_hex(12)}" "shop.example.com" '
+            f'"arn:aws:acm:{region}:{account}:certificate/12345678" 1 {t:%Y-%m-%dT%H:%M:%S}.000000Z "forward" "-" "-" '
+            f'"10.0.0.1:80" "200" "-" "-" TID_{secrets.token_hex(8)}')
 
 
-def _nlb(lab: BucketLab, *, account, region, **kw: Any):
-    return _elb(account=account, region=region, **kw, first=100, name="net.lab-nlb.c6e77e28c25b2234", compressed=True,
-                line=lambda t, client, port, seq: (
-                    f"tls 2.0 {t:%Y-%m-%dT%H:%M:%S} net/lab-nlb/c6e77e28c25b2234 g3d4b5e8bb8464cd {client}:{port} "
-                    f"10.0.2.7:443 5 2 98 246 - arn:aws:acm:{region}:{account}:certificate/abc - "
-                    f"ECDHE-RSA-AES128-SHA tlsv12 - lab-nlb-c6e77e28c25b2234.elb.{region}.amazonaws.com - - - "
-                    f"{t:%Y-%m-%dT%H:%M:%S}"))
+def _nlb_line(t: dt.datetime, client: str, port: int, seq: int, *, account: str, region: str) -> str:
+    return (f"tls 2.0 {t:%Y-%m-%dT%H:%M:%S} net/lab-nlb/c6e77e28c25b2234 g3d4b5e8bb8464cd {client}:{port} "
+            f"10.0.2.7:443 5 2 98 246 - arn:aws:acm:{region}:{account}:certificate/abc - "
+            f"ECDHE-RSA-AES128-SHA tlsv12 - lab-nlb-c6e77e28c25b2234.elb.{region}.amazonaws.com - - - "
+            f"{t:%Y-%m-%dT%H:%M:%S}")
 
 
-def _clb(lab: BucketLab, **kw: Any):
-    return _elb(**kw, first=150, name="lab-clb", compressed=False, line=lambda t, client, port, seq: (
-        f'{t:%Y-%m-%dT%H:%M:%S}.945958Z lab-clb {client}:{port} 10.0.0.1:80 0.000073 0.001048 0.000057 '
-        f'200 200 0 29 "GET http://www.example.com:80/{seq} HTTP/1.1" "curl/7.38.0" - -'))
+def _clb_line(t: dt.datetime, client: str, port: int, seq: int, **_: str) -> str:
+    return (f'{t:%Y-%m-%dT%H:%M:%S}.945958Z lab-clb {client}:{port} 10.0.0.1:80 0.000073 0.001048 0.000057 '
+            f'200 200 0 29 "GET http://www.example.com:80/{seq} HTTP/1.1" "curl/7.38.0" - -')
 
 
 def _server_access(lab: BucketLab, *, day, seqs, path, **_: Any):
@@ -370,8 +366,10 @@ def _custom(lab: BucketLab, *, day, seqs, path, **_: Any):
 
 _MAKERS: dict[str, Callable[..., tuple[str, bytes, list[str]]]] = {
     "cloudtrail": _cloudtrail, "vpcflow": _vpcflow, "config": _config, "guardduty": _guardduty, "waf": _waf,
-    "alb": _alb, "nlb": _nlb, "clb": _clb, "server_access": _server_access, "cisco_umbrella": _cisco_umbrella,
-    "custom": _custom,
+    "alb": functools.partial(_elb, first=172, name="app.lab-alb.50dc6c495c0c9188", compressed=True, line=_alb_line),
+    "nlb": functools.partial(_elb, first=100, name="net.lab-nlb.c6e77e28c25b2234", compressed=True, line=_nlb_line),
+    "clb": functools.partial(_elb, first=150, name="lab-clb", compressed=False, line=_clb_line),
+    "server_access": _server_access, "cisco_umbrella": _cisco_umbrella, "custom": _custom,
 }
 
 
