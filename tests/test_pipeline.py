@@ -153,26 +153,11 @@ def test_a_stopped_pipelined_run_hands_back_every_unfinished_message_and_resumes
                                                                                    tmp_path):
     """As test_delivery's serial version: a stop mid-object ends the run with nothing deleted; every
     message received is handed back at once; the next run resumes each object after its checkpoint."""
-    import uuid
-
-    import boto3
-
-    from aws_s3_wodle.lab.security_lake import lab_env
-    from aws_s3_wodle.sinks import SendResult
     from aws_s3_wodle.subscriber import RunOptions, SubscriberRun
 
-    from .test_delivery import _queue, _StoppingSink, _visible
+    from .test_delivery import _Collect, _notified_objects, _StoppingSink, _visible
 
-    env = lab_env(moto_server.endpoint, "us-east-1")
-    s3 = boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="us-east-1",
-                      aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    bucket = f"bucket-{uuid.uuid4().hex[:10]}"
-    s3.create_bucket(Bucket=bucket)
-    queue = _queue(sqs, 0, timeout=60)
-    for i in range(5):
-        s3.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
-        sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps(
-            {"detail": {"bucket": {"name": bucket}, "object": {"key": f"k{i}"}}}))
+    s3, queue = _notified_objects(sqs, moto_server, 5)
 
     def decoder(spool, ref):
         yield [f'{{"{ref.key}":1}}'.encode(), f'{{"{ref.key}":2}}'.encode()]
@@ -190,15 +175,9 @@ def test_a_stopped_pipelined_run_hands_back_every_unfinished_message_and_resumes
     assert run.stats.released == run.stats.messages >= 2  # every message received went back at once...
     assert _visible(sqs, queue) == 5  # ...not after the 60 s timeout
     stop.clear()
-    later = []
-
-    class Collect:
-        def send_batch(self, events, origin):
-            later.extend(events)
-            return SendResult(sent=len(events))
-
+    later = _Collect()
     time.sleep(0.1)
-    stats = SubscriberRun("test", queue, s3, decoder, Collect(), options, stop).run()
+    stats = SubscriberRun("test", queue, s3, decoder, later, options, stop).run()
     assert stats.deleted == 5 and stats.resumed == len(first) // 2
-    everything = collections.Counter(first + later)
+    everything = collections.Counter(first + later.events)
     assert len(everything) == 15 and set(everything.values()) == {1}  # each event exactly once across the runs
