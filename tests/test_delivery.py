@@ -200,6 +200,25 @@ def _notified_objects(sqs, moto_server, n: int):
     return s3, queue
 
 
+def _stopped_run(queue, s3, decoder, options):
+    """A run whose sink asks it to stop after its first batch; it must end "stopped in the middle".
+    (the run, the events its sink took)"""
+    stop = threading.Event()
+    sink = _StoppingSink(stop)
+    run = SubscriberRun("test", queue, s3, decoder, sink, options, stop)
+    with pytest.raises(Exception, match="stopped in the middle"):
+        run.run()
+    return run, sink.events
+
+
+def _next_run(queue, s3, decoder, options):
+    """A run to the end after a stopped one: (its stats, the events it sent)."""
+    sink = _Collect()
+    time.sleep(0.1)
+    stats = SubscriberRun("test", queue, s3, decoder, sink, options, threading.Event()).run()
+    return stats, sink.events
+
+
 def test_stopped_run_releases_what_it_did_not_finish(sqs, moto_server, tmp_path):
     s3, queue = _notified_objects(sqs, moto_server, 4)
 
@@ -207,24 +226,17 @@ def test_stopped_run_releases_what_it_did_not_finish(sqs, moto_server, tmp_path)
         yield [b'{"a":1}', b'{"a":2}']
         yield [b'{"a":3}']
 
-    stop = threading.Event()
-    sink = _StoppingSink(stop)
     # the serial loop (test_pipeline.py has the pipelined run's version)
     options = RunOptions(wait_seconds=0, max_messages=10, visibility_timeout=60, state_dir=str(tmp_path),
                          parallel_objects=0)
-    run = SubscriberRun("test", queue, s3, decoder, sink, options, stop)
-    with pytest.raises(Exception, match="stopped in the middle"):
-        run.run()
-    assert sink.events == [b'{"a":1}', b'{"a":2}']
+    run, first = _stopped_run(queue, s3, decoder, options)
+    assert first == [b'{"a":1}', b'{"a":2}']
     assert run.stats.released == 4  # the one stopped half-way and the three not started
     assert _visible(sqs, queue) == 4  # at once, not after the 60 s timeout
     # the half-done object resumes after its first batch
-    stop.clear()
-    sink2 = _Collect()
-    time.sleep(0.1)
-    stats = SubscriberRun("test", queue, s3, decoder, sink2, options, stop).run()
+    stats, later = _next_run(queue, s3, decoder, options)
     assert stats.resumed == 1 and stats.deleted == 4
-    assert len(sink2.events) == 1 + 3 * 3  # 1 event left of the first object, 3 each of the others
+    assert len(later) == 1 + 3 * 3  # 1 event left of the first object, 3 each of the others
 
 
 # --- the engine's socket

@@ -153,9 +153,9 @@ def test_a_stopped_pipelined_run_hands_back_every_unfinished_message_and_resumes
                                                                                    tmp_path):
     """As test_delivery's serial version: a stop mid-object ends the run with nothing deleted; every
     message received is handed back at once; the next run resumes each object after its checkpoint."""
-    from aws_s3_wodle.subscriber import RunOptions, SubscriberRun
+    from aws_s3_wodle.subscriber import RunOptions
 
-    from .test_delivery import _Collect, _notified_objects, _StoppingSink, _visible
+    from .test_delivery import _next_run, _notified_objects, _stopped_run, _visible
 
     s3, queue = _notified_objects(sqs, moto_server, 5)
 
@@ -163,21 +163,13 @@ def test_a_stopped_pipelined_run_hands_back_every_unfinished_message_and_resumes
         yield [f'{{"{ref.key}":1}}'.encode(), f'{{"{ref.key}":2}}'.encode()]
         yield [f'{{"{ref.key}":3}}'.encode()]
 
-    stop = threading.Event()
-    sink = _StoppingSink(stop)
     options = RunOptions(wait_seconds=0, max_messages=10, visibility_timeout=60, state_dir=str(tmp_path),
                          parallel_objects=2)
-    run = SubscriberRun("test", queue, s3, decoder, sink, options, stop)
-    with pytest.raises(Exception, match="stopped in the middle"):
-        run.run()
-    first = list(sink.events)
+    run, first = _stopped_run(queue, s3, decoder, options)
     assert 2 <= len(first) <= 4 and run.stats.deleted == 0  # the first batch of one or two objects, nothing acked
     assert run.stats.released == run.stats.messages >= 2  # every message received went back at once...
     assert _visible(sqs, queue) == 5  # ...not after the 60 s timeout
-    stop.clear()
-    later = _Collect()
-    time.sleep(0.1)
-    stats = SubscriberRun("test", queue, s3, decoder, later, options, stop).run()
+    stats, later = _next_run(queue, s3, decoder, options)
     assert stats.deleted == 5 and stats.resumed == len(first) // 2
-    everything = collections.Counter(first + later.events)
+    everything = collections.Counter(first + later)
     assert len(everything) == 15 and set(everything.values()) == {1}  # each event exactly once across the runs
