@@ -52,6 +52,13 @@ class DatagramEngine:
             if self.rate:
                 time.sleep(1.0 / self.rate)
 
+    def wait_for(self, count: int, timeout: float) -> list[bytes]:
+        """What arrived, once `count` datagrams have or `timeout` seconds passed (the caller checks how many)."""
+        deadline = time.monotonic() + timeout
+        while len(self.datagrams) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.datagrams
+
     def stop(self) -> None:
         """Drain what is queued, then close and remove the socket (an engine going away)."""
         if self.sock is None:
