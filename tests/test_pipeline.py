@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import collections
-import json
 import random
 import threading
 import time
@@ -14,9 +13,8 @@ from aws_s3_wodle.notifications import ObjectRef
 from aws_s3_wodle.pipeline import ObjectPipeline
 
 from .conftest import run_wodle
+from .helpers import received_events, received_payloads
 from .test_delivery import sqs  # noqa: F401  (the fixture)
-
-HEADER = b"1:Wazuh-AWS:"
 
 
 def refs(*keys: str) -> list:
@@ -97,14 +95,6 @@ def test_failed_settlement_is_reported():
 
 # --- end to end: the CLI, moto's server, a real socket --------------------------------------------
 
-def _wait(engine, n, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while len(engine.datagrams) < n and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.1)
-    return engine.datagrams
-
-
 @pytest.mark.parametrize("parallel", ["0", "1", "4"])
 def test_every_event_of_many_objects_arrives_once_whatever_the_parallelism(lab, engine, tmp_path, parallel):
     sizes = [700, 40, 1500, 1, 300, 900]
@@ -115,9 +105,7 @@ def test_every_event_of_many_objects_arrives_once_whatever_the_parallelism(lab, 
     proc = run_wodle(lab, conf, "--once", "--run-on-start", "--socket", engine.path, "--sqs-wait", "1",
                      "--batch-size", "200", "--parallel-objects", parallel)
     assert proc.returncode == 0, proc.stderr
-    got = _wait(engine, sum(sizes))
-    assert all(d.startswith(HEADER) for d in got)
-    uids = collections.Counter(json.loads(d[len(HEADER):])["metadata"]["uid"] for d in got)
+    uids = collections.Counter(e["metadata"]["uid"] for e in received_events(engine, sum(sizes), wait=10))
     assert set(uids.values()) == {1}
     assert set(uids) == {f"{60 + i}-{j}" for i, rows in enumerate(sizes) for j in range(rows)}
     assert lab.queue_depth() == 0
@@ -131,7 +119,7 @@ def test_a_bad_object_among_parallel_ones_keeps_only_its_message(lab, engine, tm
     conf.write_text(lab.ossec_conf())
     proc = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1", "--parallel-objects", "3")
     assert proc.returncode == 5, proc.stderr
-    assert len(_wait(engine, 1200)) == sum(o.rows for o in good)
+    assert len(received_payloads(engine, 1200, wait=10)) == sum(o.rows for o in good)
     assert "truncated Parquet object" in proc.stderr and "Traceback" not in proc.stderr
     assert "4 messages (3 deleted)" in proc.stderr and "1 errors" in proc.stderr
     assert lab.queue_depth() == 1  # the corrupt object's message only
