@@ -13,7 +13,7 @@ from aws_s3_wodle.notifications import ObjectRef
 from aws_s3_wodle.pipeline import ObjectPipeline
 
 from .conftest import run_wodle
-from .helpers import received_events, received_payloads
+from .helpers import Concurrency, received_events, received_payloads
 from .test_delivery import sqs  # noqa: F401  (the fixture)
 
 
@@ -25,17 +25,12 @@ def test_messages_are_settled_once_after_all_their_objects_in_any_completion_ord
     rng = random.Random(3)
     delays = {f"m{m}/o{o}": rng.uniform(0, 0.03) for m in range(8) for o in range(3)}
     done_at: dict = {}
-    running, peak, lock = 0, 0, threading.Lock()
+    calls = Concurrency()
 
     def deliver(ref):
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
-        time.sleep(delays[ref.key])
-        with lock:
-            running -= 1
-            done_at[ref.key] = time.monotonic()
+        with calls:
+            time.sleep(delays[ref.key])
+        done_at[ref.key] = time.monotonic()
         return ref.key.upper()
 
     settled = []
@@ -53,7 +48,7 @@ def test_messages_are_settled_once_after_all_their_objects_in_any_completion_ord
     for message, results in settled:
         m = int(message[3:])
         assert results == [(f"m{m}/o{o}", f"M{m}/O{o}") for o in range(m % 3 + 1)]  # in ref order
-    assert 2 <= peak <= 3  # bounded: never more objects in flight than asked
+    assert 2 <= calls.peak <= 3  # bounded: never more objects in flight than asked
 
 
 def test_a_message_without_objects_is_settled_at_once():
