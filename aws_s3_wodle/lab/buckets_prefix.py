@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from .security_lake import lab_client
+from .security_lake import lab_client, wodle_conf
 
 ACCOUNTS = ("111111111111", "222222222222")
 REGIONS = ("us-east-1", "eu-west-1")
@@ -156,9 +156,7 @@ class BucketLab:
                 else:
                     inner.append(f"      <{element}>{value}</{element}>")
             parts.append(f'    <bucket type="{kind}">\n' + "\n".join(inner) + "\n    </bucket>")
-        return ("<ossec_config>\n  <wodle name=\"aws-s3\">\n    <disabled>no</disabled>\n"
-                f"    <interval>{interval}</interval>\n    <run_on_start>yes</run_on_start>\n"
-                + "\n".join(parts) + "\n  </wodle>\n</ossec_config>\n")
+        return wodle_conf("\n".join(parts), interval)
 
 
 def _aws_logs(path: str, organization: Optional[str], account: str, service: str, region: str) -> str:
