@@ -14,12 +14,6 @@ from aws_s3_wodle.sinks.analysisd import AnalysisdSink
 from aws_s3_wodle.sinks.jsonl import JsonLinesSink
 
 
-def _wait(engine, n, timeout=5):
-    deadline = time.monotonic() + timeout
-    while len(engine.datagrams) < n and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
 def test_wire_format_and_oversized_event_recorded(tmp_path, as_batch):
     path = str(tmp_path / "queue")
     record = tmp_path / "state" / "oversized.jsonl"
@@ -27,7 +21,7 @@ def test_wire_format_and_oversized_event_recorded(tmp_path, as_batch):
     with DatagramEngine(path) as engine:
         sink = AnalysisdSink(path, OversizeRecorder(record))
         result = sink.send_batch(as_batch([b'{"a":1}', big, b'{"b":2}']), "s3://b/k")
-        _wait(engine, 2)
+        engine.wait_for(2, 5)
         sink.close()
     assert (result.sent, result.oversized, result.bytes) == (2, 1, 2 * 12 + 14)
     assert engine.datagrams == [b'1:Wazuh-AWS:{"a":1}', b'1:Wazuh-AWS:{"b":2}']
@@ -41,7 +35,7 @@ def test_exactly_the_limit_is_sent(tmp_path, as_batch):
     with DatagramEngine(path) as engine:
         sink = AnalysisdSink(path, OversizeRecorder(None))
         assert sink.send_batch(as_batch([event]), "o").sent == 1
-        _wait(engine, 1)
+        engine.wait_for(1, 5)
     assert len(engine.datagrams[0]) == 65535
     with pytest.raises(SinkError, match="no --state-dir"):
         AnalysisdSink(path, OversizeRecorder(None)).send_batch(as_batch([event + b" "]), "o")
@@ -52,12 +46,12 @@ def test_reconnects_when_the_engine_restarts(tmp_path, as_batch):
     first = DatagramEngine(path).start()
     sink = AnalysisdSink(path, OversizeRecorder(None), retry_seconds=10)
     sink.send_batch(as_batch([b"1"]), "o")
-    _wait(first, 1)
+    first.wait_for(1, 5)
     first.stop()  # the engine goes away; it comes back 0.5 s later on the same path
     second = DatagramEngine(path)
     threading.Timer(0.5, second.start).start()
     sink.send_batch(as_batch([b"2", b"3"]), "o")
-    _wait(second, 2)
+    second.wait_for(2, 5)
     second.stop()
     sink.close()
     assert first.datagrams == [b"1:Wazuh-AWS:1"] and second.datagrams == [b"1:Wazuh-AWS:2", b"1:Wazuh-AWS:3"]
@@ -84,7 +78,7 @@ def test_a_large_batch_goes_out_in_order_around_oversized_events(tmp_path):
     with DatagramEngine(path) as engine:
         sink = AnalysisdSink(path, OversizeRecorder(record))
         result = sink.send_batch(TextBatch(pa.array(events, pa.binary())), "s3://b/k")
-        _wait(engine, 3000 - len(big))
+        engine.wait_for(3000 - len(big), 10)
         sink.close()
     assert sink._batcher is not None  # Linux: the sendmmsg path carried it
     assert (result.sent, result.oversized) == (3000 - len(big), len(big))
