@@ -52,7 +52,7 @@ class RunOptions:
     skip_on_error: bool = True
     state_dir: Optional[str] = None
     receive_retries: int = 3        # tries again after a throttled / failing receive (on top of botocore's)
-    parallel_objects: int = 1       # objects in flight at once (pipeline.py); 1: one object at a time
+    parallel_objects: int = 2       # objects in flight at once (pipeline.py); 1 (or 0): one object at a time
 
     def for_block(self, block: Any) -> "RunOptions":
         """These options with the block's own delivery settings (config.SqsDelivery) where it has them."""

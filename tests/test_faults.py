@@ -85,8 +85,10 @@ def expected_uids(*objects) -> set[str]:
     return {f"{seed}-{i}" for seed, rows in objects for i in range(rows)}
 
 
-def account(fault: str, mode: str, expected: set[str], got: collections.Counter) -> tuple[int, int, int]:
-    """Record one row of the table (one per scenario and mode); returns (delivered, duplicates, lost)."""
+def account(fault: str, expected: set[str], got: collections.Counter,
+            mode: str = "pipelined") -> tuple[int, int, int]:
+    """Record one row of the table (one per scenario and mode; by default the CLI's own, pipelined);
+    returns (delivered, duplicates, lost)."""
     delivered = sum(got[u] for u in expected)
     duplicates = sum(got[u] - 1 for u in expected if got[u] > 1)
     lost = sum(1 for u in expected if got[u] == 0)
@@ -164,8 +166,8 @@ def test_sigkill_mid_object_resumes_with_at_most_one_batch_resent(lab, tmp_path,
     for seed in started:
         assert f"Resuming s3://{lab.bucket}/{objects[seed].key} after " in second.stderr, second.stderr
     got = uids(engine)
-    delivered, duplicates, lost = account("SIGKILL mid-object, then a new run", mode,
-                                          expected_uids(*((s, o.rows) for s, o in objects.items())), got)
+    delivered, duplicates, lost = account("SIGKILL mid-object, then a new run",
+                                          expected_uids(*((s, o.rows) for s, o in objects.items())), got, mode=mode)
     resent = {s: sum(n - 1 for u, n in got.items() if u.startswith(f"{s}-") and n > 1) for s in objects}
     print(f"SIGKILL after {dict(at_kill)} events per object; rows resent after the restart: {resent} "
           f"(batch size {batch})")
@@ -224,8 +226,8 @@ def test_a_second_sigterm_stops_at_once_while_the_engine_takes_nothing(lab, tmp_
         settle(engine)
     assert second.returncode == 0, second.stderr
     got = uids(SimpleNamespace(datagrams=first), engine)  # what the stuck socket held, and the new run's
-    _, duplicates, lost = account("engine stops reading; SIGTERM, then a second SIGTERM; then a new run", mode,
-                                  expected_uids(*((s, o.rows) for s, o in objects.items())), got)
+    _, duplicates, lost = account("engine stops reading; SIGTERM, then a second SIGTERM; then a new run",
+                                  expected_uids(*((s, o.rows) for s, o in objects.items())), got, mode=mode)
     resent = {s: sum(n - 1 for u, n in got.items() if u.startswith(f"{s}-") and n > 1) for s in objects}
     assert lost == 0 and all(n <= batch for n in resent.values()), resent
     assert lab.queue_depth() == 0
@@ -250,8 +252,8 @@ def test_engine_down_for_the_first_seconds(lab, tmp_path, mode):
     assert time.monotonic() - started >= 2.0
     assert "is not accepting" in proc.stderr and "takes events again" in proc.stderr
     assert proc.stderr.count("is not accepting") == 1  # one outage, one warning
-    _, duplicates, lost = account("engine socket down for the first 2 s", mode,
-                                  expected_uids(*((21 + i, o.rows) for i, o in enumerate(objects))), uids(engine))
+    expected = expected_uids(*((21 + i, o.rows) for i, o in enumerate(objects)))
+    _, duplicates, lost = account("engine socket down for the first 2 s", expected, uids(engine), mode=mode)
     assert lost == 0 and duplicates == 0 and lab.queue_depth() == 0
 
 
@@ -288,8 +290,9 @@ def test_throttling_and_server_errors_from_s3_and_sqs(lab, tmp_path, mode):
     assert faults["s3:GetObject:SlowDown"] >= 3 and faults["s3:GetObject:InternalError"] >= 1
     assert faults["s3:GetObject:truncated"] >= 1  # resumed with a Range request
     assert sum(n for f, n in faults.items() if f.startswith("sqs:")) >= 2
-    _, duplicates, lost = account("503 SlowDown / 500 / cut downloads on S3, 500/503 on SQS", mode,
-                                  expected_uids(*((30 + i, o.rows) for i, o in enumerate(objects))), uids(engine))
+    _, duplicates, lost = account("503 SlowDown / 500 / cut downloads on S3, 500/503 on SQS",
+                                  expected_uids(*((30 + i, o.rows) for i, o in enumerate(objects))), uids(engine),
+                                  mode=mode)
     assert lost == 0 and duplicates == 0
     assert lab.queue_depth() == 0
 
@@ -321,8 +324,8 @@ def test_retries_are_bounded_and_a_throttled_object_is_left_for_later(lab, tmp_p
         again = run_wodle(lab, conf, "--once", "--socket", engine2.path, "--sqs-wait", "1", *parallel(mode))
         settle(engine2)
     assert again.returncode == 0, again.stderr
-    _, duplicates, lost = account("S3 refusing one object on every call; next run after S3 recovers", mode,
-                                  expected_uids((80, stuck.rows), (81, late.rows)), uids(engine, engine2))
+    _, duplicates, lost = account("S3 refusing one object on every call; next run after S3 recovers",
+                                  expected_uids((80, stuck.rows), (81, late.rows)), uids(engine, engine2), mode=mode)
     assert lost == 0 and duplicates == 0
     assert lab.queue_depth() == 0
 
@@ -343,8 +346,9 @@ def test_redelivered_notification_is_not_sent_again(lab, tmp_path, mode):
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert "recorded as delivered and will not be sent again" in first.stderr
     assert "1 already delivered (not resent)" in second.stderr and " 0 events" in second.stderr
-    _, duplicates, lost = account("DeleteMessage fails, message redelivered", mode,
-                                  expected_uids(*((40 + i, o.rows) for i, o in enumerate(objects))), uids(engine))
+    _, duplicates, lost = account("DeleteMessage fails, message redelivered",
+                                  expected_uids(*((40 + i, o.rows) for i, o in enumerate(objects))), uids(engine),
+                                  mode=mode)
     assert lost == 0 and duplicates == 0
     assert lab.queue_depth() == 0
 
@@ -454,8 +458,8 @@ def test_bad_objects_and_bodies_between_good_ones(lab, tmp_path, mode):
     assert len(engine.datagrams) == after_first
     expected = expected_uids(*((50 + i, 150) for i in range(4)), (95, 300)) | {"big-0", "big-2"}
     _, duplicates, lost = account("NoSuchKey, AccessDenied, KMS denied, gzip as Parquet, truncated and corrupt "
-                                  "Parquet, JSON lines in a truncated gzip, non-JSON body, oversized event", mode,
-                                  expected | partial | partial_log, got)
+                                  "Parquet, JSON lines in a truncated gzip, non-JSON body, oversized event",
+                                  expected | partial | partial_log, got, mode=mode)
     assert lost == 0 and duplicates == 0
     # nothing stuck: good ones deleted, bad ones dead-lettered on their 2nd receive
     assert lab.queue_depth() == 0 and logs.queue_depth() == 0
@@ -549,8 +553,8 @@ def test_two_consumers_slow_engine_short_visibility(background, mode):
     for count, span in r["engines"]:  # each consumer delivered its objects, and they took > 2 visibility timeouts
         assert count == SLOW_ROWS and span > 12
     assert r["renewals"] >= 2 * 4
-    _, duplicates, lost = account("visibility 5 s, 15 s per object, two consumers", mode,
-                                  expected_uids(*_slow_objects(mode, 100)), r["got"])
+    _, duplicates, lost = account("visibility 5 s, 15 s per object, two consumers",
+                                  expected_uids(*_slow_objects(mode, 100)), r["got"], mode=mode)
     assert lost == 0 and duplicates == 0
     assert lab.queue_depth() == 0
 
@@ -571,8 +575,8 @@ def test_credentials_expiring_during_a_run_are_refreshed(background, mode):
     assert len(ages) > 10 and max(ages) < 3.0, max(ages)
     for secret in r["secrets"] | {lab.external_id, "lab-secret-key"}:
         assert secret not in r["err"] and secret not in r["out"] and secret not in r["cmdline"]
-    _, duplicates, lost = account("role sessions usable 2 s, run of ~6 s", mode,
-                                  expected_uids(*_session_objects(mode)), r["got"])
+    _, duplicates, lost = account("role sessions usable 2 s, run of ~6 s",
+                                  expected_uids(*_session_objects(mode)), r["got"], mode=mode)
     assert lost == 0 and duplicates == 0
 
 

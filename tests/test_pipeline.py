@@ -397,7 +397,8 @@ def test_a_stop_during_a_download_backoff_hands_the_message_back(sqs, moto_serve
     with FaultProxy(moto_server.endpoint, (Rule("s3", "GetObject", status=503, code="SlowDown"),)) as proxy:
         env = lab_env(moto_server.endpoint, "us-east-1")
         s3 = boto3.client("s3", endpoint_url=proxy.endpoint, region_name="us-east-1", config=client_config(),
-                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
         stop = threading.Event()
         threading.Timer(1.0, stop.set).start()
         run = _run(queue, s3, _Objects(), _Collect(), tmp_path, stop=stop, parallel_objects=parallel)
