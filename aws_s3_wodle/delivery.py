@@ -106,8 +106,9 @@ class ObjectDelivery:
             self._count(resumed=1)
         position = sent = sent_bytes = oversized = discarded = 0  # position: events of the object handled so far
         recorded_in = None
-        batches = self.decoder(spool, ref)
+        batches = None
         try:
+            batches = self.decoder(spool, ref)
             for batch in batches:
                 if self.stop.is_set():
                     raise Interrupted(f"stopped in the middle of {ref} after {position} events; it resumes there "
@@ -129,14 +130,14 @@ class ObjectDelivery:
         except DecodeError as exc:
             return Outcome(False, CORRUPT, f"cannot decode after {position} events: {exc}")
         finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()  # before the spool is closed: no decoding thread may still read it
             self._count(in_flight_events=-sent, events=sent, bytes=sent_bytes, oversized=oversized,
                         discarded=discarded)
             if oversized:
                 log.error("%d events of %s are over the engine's datagram limit: not sent, recorded whole in %s",
                           oversized, ref, recorded_in)
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()  # before the spool is closed: no decoding thread may still read it
         if position < resume:
             log.warning("%s has %d events, fewer than the %d recorded as delivered: it changed; nothing resent",
                         ref, position, resume)

@@ -236,8 +236,8 @@ def _s3_and_queue(sqs, moto_server, messages, timeout=60):  # noqa: F811
 
 
 class _Objects:
-    """A decoder of ours: `batches` batches of 2 events per object, `pause` s apart; records which objects
-    started, which are being decoded at once (the peak), and that every decoder was closed."""
+    """A decoder of ours: `batches` batches of 2 events per object, `pause` s apart (or {key: s}); records
+    which objects started, which are being decoded at once (the peak), and that every decoder was closed."""
 
     def __init__(self, batches=2, pause=0.0, corrupt=()):
         self.batches, self.pause, self.corrupt = batches, pause, set(corrupt)
@@ -252,7 +252,7 @@ class _Objects:
             self.peak = max(self.peak, self.active)
         try:
             for i in range(self.batches):
-                time.sleep(self.pause)
+                time.sleep(self.pause.get(ref.key, 0.0) if isinstance(self.pause, dict) else self.pause)
                 if ref.key in self.corrupt:
                     raise DecodeError("garbled page")
                 yield [f'{{"{ref.key}":{2 * i}}}'.encode(), f'{{"{ref.key}":{2 * i + 1}}}'.encode()]
@@ -362,6 +362,39 @@ def test_skip_on_error_no_ends_a_pipelined_run_at_the_first_failure(sqs, moto_se
     assert "Ending the run at the first failure (skip_on_error is 'no')" in caplog.text
     assert "Cannot deliver s3://" in caplog.text and "/bad (message" in caplog.text
     assert _visible(sqs, queue) == 3  # c, d, e never received; "bad" stays for its visibility timeout
+
+
+def test_a_message_is_deleted_only_after_every_event_of_its_objects_was_accepted(sqs, moto_server,  # noqa: F811
+                                                                                  tmp_path):
+    """Objects of several messages end in another order than they started: each message is deleted after the
+    sink accepted the last batch of each of its objects, never before, and each exactly once."""
+    messages = [["m0-slow", "m0-fast"], ["m1-fast"], ["m2-mid", "m2-fast", "m2-slow"], ["m3-fast"]]
+    s3, queue = _s3_and_queue(sqs, moto_server, messages)
+    pause = {k: {"slow": 0.4, "mid": 0.2, "fast": 0.0}[k.split("-")[1]] for keys in messages for k in keys}
+    decoder = _Objects(batches=2, pause=pause)
+    accepted: dict = {}
+    deleted: list = []
+
+    class Sink(_Collect):
+        def send_batch(self, events, origin):
+            result = super().send_batch(events, origin)
+            accepted[origin.rsplit("/", 1)[1]] = time.monotonic()  # the last batch accepted so far
+            return result
+
+    delete = queue.delete
+
+    def recording_delete(message):
+        keys = [r["s3"]["object"]["key"] for r in json.loads(message.body)["Records"]]
+        deleted.append((keys, time.monotonic()))
+        return delete(message)
+
+    queue.delete = recording_delete
+    stats = _run(queue, s3, decoder, Sink(), tmp_path, parallel_objects=3).run()
+    assert stats.deleted == 4 and decoder.peak >= 2
+    assert sorted(keys for keys, _ in deleted) == sorted(messages)
+    for keys, at in deleted:
+        assert all(accepted[k] < at for k in keys), (keys, at, accepted)
+    assert [keys for keys, _ in deleted] != messages  # they did complete out of order
 
 
 def test_a_pipelined_run_receives_only_what_it_can_start(sqs, moto_server, tmp_path):  # noqa: F811
