@@ -123,19 +123,21 @@ def _text(node: _Node, a: pa.Array) -> pa.Array:
     return _text_of(parts, len(a))
 
 
-def _is(t: pa.DataType, predicate: str) -> bool:
+def type_is(t: pa.DataType, predicate: str) -> bool:
     """``pa.types.<predicate>(t)`` where this pyarrow has it (view types are pyarrow >= 16)."""
     check = getattr(pa.types, predicate, None)
     return bool(check and check(t))
 
 
-def _is_text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or _is(t, "is_string_view")
+def is_text(t: pa.DataType) -> bool:
+    """Any Arrow string type (also what convert's reference mapping writes as a JSON string)."""
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or type_is(t, "is_string_view")
 
 
-def _is_bytes(t: pa.DataType) -> bool:
+def is_bytes(t: pa.DataType) -> bool:
+    """Any Arrow binary type (also what convert's reference mapping writes as base64)."""
     T = pa.types
-    return T.is_binary(t) or T.is_large_binary(t) or T.is_fixed_size_binary(t) or _is(t, "is_binary_view")
+    return T.is_binary(t) or T.is_large_binary(t) or T.is_fixed_size_binary(t) or type_is(t, "is_binary_view")
 
 
 def _node(t: pa.DataType, keep_nulls: bool) -> _Node:
@@ -165,9 +167,9 @@ def _node(t: pa.DataType, keep_nulls: bool) -> _Node:
         return _Cast(_STR)
     if T.is_null(t):
         return _Null()
-    if _is_text(t):
+    if is_text(t):
         return _String()
-    if _is_bytes(t):
+    if is_bytes(t):
         return _Binary()
     raise Unsupported(f"no Arrow-native JSON encoding for {t}")
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
-from .config import BLOCK_TYPES, AwsAccess, Location, option, parse_yes_no
+from .config import AWS_REGION, BLOCK_TYPES, AwsAccess, Location, matching, option, parse_yes_no
 from .discard import DiscardRule, parse_discard_regex
 
 # Wazuh's bucket types, all read by BucketConfig (sources/buckets/types.py holds what each one means).
@@ -31,15 +31,12 @@ def parse_account_ids(text: str) -> tuple[str, ...]:
     return ids
 
 
-def parse_organization_id(text: str) -> str:
-    if not re.fullmatch(r"o-[a-z0-9]{10,32}", text):
-        raise ValueError("use an AWS Organizations id like 'o-a1b2c3d4e5'")
-    return text
+parse_organization_id = matching(r"o-[a-z0-9]{10,32}", "use an AWS Organizations id like 'o-a1b2c3d4e5'")
 
 
 def parse_regions(text: str) -> tuple[str, ...]:
     regions = tuple(dict.fromkeys(r.strip() for r in text.split(",") if r.strip()))
-    bad = [r for r in regions if not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d|cloudfront", r)]
+    bad = [r for r in regions if not re.fullmatch(rf"{AWS_REGION}|cloudfront", r)]
     if not regions or bad:
         raise ValueError(f"use AWS region names separated by commas, e.g. 'us-east-1,eu-west-1'"
                          f"{' (not: ' + ', '.join(bad) + ')' if bad else ''}")

@@ -18,7 +18,7 @@ from . import __version__
 from . import log as logsetup
 from .argtypes import positive_int, seconds
 from .config import DEFAULT_CONFIG, DEFAULT_WAZUH_PATH, load_config
-from .errors import EXIT_INTERRUPTED, EXIT_OK, WodleError, internal_error
+from .errors import EXIT_INTERRUPTED, EXIT_OK, guarded
 from .memory import tune_allocators
 from .subscriber import RunOptions
 
@@ -212,15 +212,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return wazuh_main(argv)
     args = build_parser().parse_args(argv)
     logsetup.setup(args.debug)
-    try:
-        if args.reset_state:
-            return reset_state(args)
-        return run(args)
-    except WodleError as exc:
-        log.error("%s", exc)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        log.warning("Stopped at once by a second signal; unacknowledged messages return to the queue")
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - last resort: one line and a distinct exit code, not a traceback
-        return internal_error(log, exc, args.debug > 0)
+    return guarded(log, lambda: reset_state(args) if args.reset_state else run(args), args.debug > 0)

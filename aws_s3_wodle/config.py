@@ -25,6 +25,29 @@ MAX_INTERVAL = 365 * DAY  # longer ones are no schedule (and overflow the schedu
 
 # --- value parsers: each takes the element text and returns the value or raises ValueError(what is allowed)
 
+def matching(pattern: str, hint: str) -> Callable[[str], str]:
+    """The parser of a value taken as written when `pattern` matches all of it; ValueError(hint) otherwise."""
+    regex = re.compile(pattern)
+
+    def parse(text: str) -> str:
+        if not regex.fullmatch(text):
+            raise ValueError(hint)
+        return text
+    return parse
+
+
+def whole_number(low: int, high: int, hint: str) -> Callable[[str], int]:
+    """The parser of a whole number from `low` to `high`, in digits (no sign, no more digits than `high`
+    has); ValueError(hint) otherwise."""
+    regex = re.compile(rf"\d{{1,{len(str(high))}}}")
+
+    def parse(text: str) -> int:
+        if not regex.fullmatch(text) or not low <= int(text) <= high:
+            raise ValueError(hint)
+        return int(text)
+    return parse
+
+
 def parse_yes_no(text: str) -> bool:
     if text in ("yes", "no"):
         return text == "yes"
@@ -42,10 +65,7 @@ def parse_interval(text: str) -> int:
     return seconds
 
 
-def parse_time_of_day(text: str) -> str:
-    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text):
-        raise ValueError("use HH:MM in 24-hour time, e.g. '03:30'")
-    return text
+parse_time_of_day = matching(r"([01]\d|2[0-3]):[0-5]\d", "use HH:MM in 24-hour time, e.g. '03:30'")
 
 
 _WDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -59,28 +79,16 @@ def parse_wday(text: str) -> int:
     raise ValueError("use a day name, e.g. 'monday' or 'mon'")
 
 
-def parse_day_of_month(text: str) -> int:
-    if not re.fullmatch(r"\d{1,2}", text) or not 1 <= int(text) <= 31:
-        raise ValueError("use a day of the month from 1 to 31")
-    return int(text)
+parse_day_of_month = whole_number(1, 31, "use a day of the month from 1 to 31")
 
-
-def parse_sqs_name(text: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,80}(\.fifo)?", text):
-        raise ValueError("an SQS queue name has 1 to 80 letters, digits, '-' or '_' (optionally ending in .fifo)")
-    return text
-
-
-def parse_role_arn(text: str) -> str:
-    if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}", text):
-        raise ValueError("use a role ARN like 'arn:aws:iam::123456789012:role/SecurityLakeSubscriber'")
-    return text
-
-
-def parse_role_duration(text: str) -> int:
-    if not re.fullmatch(r"\d{3,5}", text) or not 900 <= int(text) <= 43200:
-        raise ValueError("use a number of seconds from 900 to 43200 (the limits of sts:AssumeRole)")
-    return int(text)
+SQS_NAME = r"[A-Za-z0-9_-]{1,80}(\.fifo)?"
+AWS_REGION = r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d"  # us-east-1, us-gov-west-1, us-isob-east-1
+parse_sqs_name = matching(SQS_NAME, "an SQS queue name has 1 to 80 letters, digits, '-' or '_' (optionally "
+                                    "ending in .fifo)")
+parse_role_arn = matching(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}",
+                          "use a role ARN like 'arn:aws:iam::123456789012:role/SecurityLakeSubscriber'")
+parse_role_duration = whole_number(900, 43200, "use a number of seconds from 900 to 43200 (the limits of "
+                                               "sts:AssumeRole)")
 
 
 def parse_endpoint(text: str) -> str:
@@ -106,10 +114,7 @@ def parse_visibility(text: str) -> int:
     return seconds
 
 
-def parse_receive_count(text: str) -> int:
-    if not re.fullmatch(r"\d{1,4}", text) or not 1 <= int(text) <= 1000:
-        raise ValueError("use a number of receives from 1 to 1000")
-    return int(text)
+parse_receive_count = whole_number(1, 1000, "use a number of receives from 1 to 1000")
 
 
 def parse_text(text: str) -> str:

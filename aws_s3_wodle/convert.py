@@ -200,7 +200,7 @@ def _converter(t: pa.DataType, keep_nulls: bool) -> _Converter:
         return _list_converter(_converter(t.value_type, keep_nulls))
     if T.is_fixed_size_list(t):
         return _fixed_list_converter(_converter(t.value_type, keep_nulls), t.list_size)
-    if _is(t, "is_list_view") or _is(t, "is_large_list_view"):
+    if arrowjson.type_is(t, "is_list_view") or arrowjson.type_is(t, "is_large_list_view"):
         return _list_view_converter(_converter(t.value_type, keep_nulls))
     if T.is_dictionary(t):
         return _then(lambda a: a.dictionary_decode(), _converter(t.value_type, keep_nulls))
@@ -217,11 +217,9 @@ def _converter(t: pa.DataType, keep_nulls: bool) -> _Converter:
     if T.is_float32(t) or T.is_float16(t):
         # float32 -> text (shortest float32 form) -> float64: 4.7 stays 4.7 in the JSON
         return _arrow_leaf(lambda a: _finite(_as_float32(a)).cast(pa.string()).cast(pa.float64()))
-    if (T.is_binary(t) or T.is_large_binary(t) or T.is_fixed_size_binary(t)
-            or _is(t, "is_binary_view")):
+    if arrowjson.is_bytes(t):
         return _python_leaf(lambda b: base64.b64encode(b).decode("ascii"))
-    if (T.is_boolean(t) or T.is_integer(t) or T.is_null(t) or T.is_string(t)
-            or T.is_large_string(t) or _is(t, "is_string_view")):
+    if T.is_boolean(t) or T.is_integer(t) or T.is_null(t) or arrowjson.is_text(t):
         return _arrow_leaf(None)
     return _python_leaf(str)  # union, interval...: no JSON counterpart, keep it readable
 
@@ -233,12 +231,6 @@ def _unique_names(fields: List[pa.Field]) -> Tuple[str, ...]:
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"duplicate field names {dupes}: they cannot all be keys of one JSON object")
     return names
-
-
-def _is(t: pa.DataType, predicate: str) -> bool:
-    """``pa.types.<predicate>(t)`` where this pyarrow has it (view types are pyarrow >= 16)."""
-    check = getattr(pa.types, predicate, None)
-    return bool(check and check(t))
 
 
 def _then(prepare: Callable[[pa.Array], pa.Array], conv: _Converter) -> _Converter:

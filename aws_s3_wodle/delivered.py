@@ -96,25 +96,21 @@ class DeliveryStore:
                         "be sent again", self.path, exc)
         self.failed = True
 
-    def is_delivered(self, oid: ObjectId) -> bool:
+    def _row(self, query: str, oid: ObjectId) -> Optional[tuple]:
+        """The row `query` selects for this object; None when there is none or the store failed."""
         try:
             with self.lock:
-                row = self.db.execute("SELECT 1 FROM delivered WHERE bucket=? AND key=? AND version=?",
-                                      (oid.bucket, oid.key, oid.version)).fetchone()
+                return self.db.execute(query, (oid.bucket, oid.key, oid.version)).fetchone()
         except sqlite3.Error as exc:
             self._warn(exc)
-            return False
-        return row is not None
+            return None
+
+    def is_delivered(self, oid: ObjectId) -> bool:
+        return self._row("SELECT 1 FROM delivered WHERE bucket=? AND key=? AND version=?", oid) is not None
 
     def resume_point(self, oid: ObjectId) -> int:
         """Events of this object the sink already accepted (0 when it was never started)."""
-        try:
-            with self.lock:
-                row = self.db.execute("SELECT events FROM progress WHERE bucket=? AND key=? AND version=?",
-                                      (oid.bucket, oid.key, oid.version)).fetchone()
-        except sqlite3.Error as exc:
-            self._warn(exc)
-            return 0
+        row = self._row("SELECT events FROM progress WHERE bucket=? AND key=? AND version=?", oid)
         return int(row[0]) if row else 0
 
     def save_progress(self, oid: ObjectId, events: int) -> None:

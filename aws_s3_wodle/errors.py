@@ -1,6 +1,8 @@
 """Errors that end up in front of an operator: each carries what went wrong and what to do."""
 from __future__ import annotations
 
+from typing import Callable
+
 # Exit codes, documented in the README; distinct per cause so a manager can tell them apart.
 EXIT_OK = 0
 EXIT_CONFIG = 1          # bad configuration file or flags
@@ -61,3 +63,18 @@ class ObjectError(WodleError):
     def __init__(self, bucket: str, key: str, reason: str, kind: str = "object") -> None:
         self.bucket, self.key, self.reason, self.kind = bucket, key, reason, kind
         super().__init__(f"s3://{bucket}/{key}: {reason}")
+
+
+def guarded(log, body: Callable[[], int], debug: bool) -> int:
+    """The exit code of a command's body, with the endings every main shares: a WodleError is its one line
+    and its own code, a second signal says where the messages went, anything else is `internal_error`."""
+    try:
+        return body()
+    except WodleError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.warning("Stopped at once by a second signal; unacknowledged messages return to the queue")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - last resort: one line and a distinct exit code, not a traceback
+        return internal_error(log, exc, debug)

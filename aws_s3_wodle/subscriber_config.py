@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from typing import ClassVar, Optional
 from urllib.parse import urlsplit
 
-from .config import BLOCK_TYPES, AwsAccess, Location, SqsDelivery, option
+from .config import AWS_REGION, BLOCK_TYPES, SQS_NAME, AwsAccess, Location, SqsDelivery, option
 from .discard import DiscardRule, parse_discard_regex
 
-_NAME = r"[A-Za-z0-9_-]{1,80}(\.fifo)?"
-_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
-_ARN = re.compile(rf"arn:aws[a-z-]*:sqs:(?P<region>[a-z0-9-]+):(?P<account>\d{{12}}):(?P<name>{_NAME})")
-_URL_PATH = re.compile(rf"/(?P<account>\d{{12}})/(?P<name>{_NAME})/?")
+_REGION = re.compile(AWS_REGION)
+_ARN = re.compile(rf"arn:aws[a-z-]*:sqs:(?P<region>[a-z0-9-]+):(?P<account>\d{{12}}):(?P<name>{SQS_NAME})")
+_URL_PATH = re.compile(rf"/(?P<account>\d{{12}})/(?P<name>{SQS_NAME})/?")
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class QueueRef:
 def queue_ref(text: str) -> QueueRef:
     """A queue name, URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`) or ARN
     (`arn:aws:sqs:<region>:<account>:<name>`); ValueError saying what is accepted otherwise."""
-    if re.fullmatch(_NAME, text):
+    if re.fullmatch(SQS_NAME, text):
         return QueueRef(text)
     arn = _ARN.fullmatch(text)
     if arn:

@@ -31,7 +31,7 @@ from .argtypes import positive_int, seconds
 from .bucket_config import BUCKET_TYPES
 from .config import BLOCK_TYPES, DEFAULT_WAZUH_PATH, KNOWN_UNSUPPORTED, Config, Wodle
 from .discard import parse_discard_regex
-from .errors import EXIT_INTERRUPTED, EXIT_USAGE, WodleError, internal_error
+from .errors import EXIT_USAGE, WodleError, guarded
 
 log = logging.getLogger("aws-s3-wodle")
 
@@ -282,18 +282,13 @@ def main(argv: Sequence[str]) -> int:
     # Lines as Wazuh's script prints them: no timestamps (the manager adds its own), one message per line.
     # The manager reads stdout and stderr alike; stderr keeps stdout free for --output -.
     logsetup.setup(int(debug) if debug and str(debug).isdigit() and int(debug) <= 3 else 0, timestamps=False)
-    try:
+
+    def one_pass() -> int:
         wodle, block, run = translate(args)
         logsetup.register_secrets(block.secrets())
         return run_pass(run_namespace(args, wodle, run))
-    except WodleError as exc:
-        log.error("%s", exc)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        log.warning("Stopped at once by a second signal; unacknowledged messages return to the queue")
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - last resort: one line and a distinct exit code, not a traceback
-        return internal_error(log, exc, bool(debug and str(debug).isdigit() and int(debug) > 0))
+
+    return guarded(log, one_pass, bool(debug and str(debug).isdigit() and int(debug) > 0))
 
 
 if __name__ == "__main__":  # pragma: no cover

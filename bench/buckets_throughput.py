@@ -17,7 +17,6 @@ import gzip
 import io
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,29 +28,16 @@ from aws_s3_wodle.lab.security_lake import lab_env
 from aws_s3_wodle.lab.server import MotoServer
 from aws_s3_wodle.sources.buckets.types import TYPES
 
-
-def _hwm_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return next((int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:")), 0.0)
-    except OSError:
-        return 0.0
+from peak_rss import run_watched  # bench/peak_rss.py, beside this script
 
 
 def run_once(conf: Path, out: str, state: Path, env: dict) -> tuple[float, float, str]:
     """(wall seconds, peak RSS MB of the wodle's own process, stderr)."""
-    started, peak = time.perf_counter(), 0.0
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "aws_s3_wodle", "--config", str(conf), "--once", "--output",
-                                 out, "--state-dir", str(state)], env=env, stderr=err)
-        while proc.poll() is None:
-            peak = max(peak, _hwm_mb(proc.pid))
-            time.sleep(0.01)
-        err.seek(0)
-        text = err.read().decode(errors="replace")
-    if proc.returncode != 0:
+    code, peak, text, wall = run_watched([sys.executable, "-m", "aws_s3_wodle", "--config", str(conf), "--once",
+                                          "--output", out, "--state-dir", str(state)], env)
+    if code != 0:
         raise SystemExit(text)
-    return time.perf_counter() - started, peak, text
+    return wall, peak, text
 
 
 def throughput(moto: MotoServer, work: Path, env: dict, args: argparse.Namespace, today: dt.date) -> None:

@@ -17,7 +17,6 @@ import gzip
 import os
 import random
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +29,8 @@ from aws_s3_wodle.lab.engine import DatagramEngine
 from aws_s3_wodle.lab.security_lake import lab_env
 from aws_s3_wodle.lab.server import MotoServer
 
+from peak_rss import run_watched  # bench/peak_rss.py, beside this script
+
 LIMIT_MB = 200
 HEADER = b"1:Wazuh-AWS:"
 
@@ -40,16 +41,9 @@ class CountingEngine(DatagramEngine):
     count = 0
     last = b""
 
-    def _loop(self) -> None:
-        while True:
-            try:
-                data = self.sock.recv(1 << 17)
-            except OSError:
-                return
-            if data == b"\0stop":
-                return
-            self.count += 1
-            self.last = data
+    def received(self, data: bytes) -> None:
+        self.count += 1
+        self.last = data
 
 
 _EVENTS = ("GetObject", "PutObject", "ListBuckets", "AssumeRole", "DescribeInstances", "ConsoleLogin")
@@ -86,31 +80,10 @@ def write_object(path: Path, target_mb: float, seed: int = 1) -> tuple[int, int,
     return records, raw, path.stat().st_size
 
 
-def _hwm_mb(pid: int) -> float:
-    """The process's peak resident set (VmHWM) so far; 0 once it has exited."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return next((int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:")), 0.0)
-    except OSError:
-        return 0.0
-
-
 def run_wodle(conf: Path, sock: str, env: dict) -> tuple[int, float, str, float]:
-    """The wodle as its own process; (exit code, peak RSS in MB, stderr, wall seconds).
-
-    The peak is the kernel's VmHWM of the wodle's own address space, read until it exits (wait4's
-    ru_maxrss would not do: Linux carries the parent's peak over fork and exec into the child's).
-    """
-    started = time.monotonic()
-    peak = 0.0
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "aws_s3_wodle", "--config", str(conf), "--once",
-                                 "--socket", sock, "--sqs-wait", "1"], env=env, stderr=err)
-        while proc.poll() is None:
-            peak = max(peak, _hwm_mb(proc.pid))
-            time.sleep(0.01)
-        err.seek(0)
-        return proc.returncode, peak, err.read().decode(errors="replace"), time.monotonic() - started
+    """The wodle as its own process; (exit code, peak RSS in MB of its own process, stderr, wall seconds)."""
+    return run_watched([sys.executable, "-m", "aws_s3_wodle", "--config", str(conf), "--once", "--socket", sock,
+                        "--sqs-wait", "1"], env)
 
 
 def main() -> int:

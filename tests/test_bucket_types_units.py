@@ -18,15 +18,11 @@ from aws_s3_wodle.sources.buckets.types import TYPES, day_slashes_unpadded
 from aws_s3_wodle.state import Scope, StateStore
 from aws_s3_wodle.wazuh_args import UsageError, build_parser, translate
 
+from .helpers import one_block_conf
+
 
 def _bucket(inner: str, kind: str = "cloudtrail") -> bytes:
-    return f"""<ossec_config>
-  <wodle name="aws-s3">
-    <bucket type="{kind}">
-{inner}
-    </bucket>
-  </wodle>
-</ossec_config>""".encode()
+    return one_block_conf("bucket", kind, inner)
 
 
 FULL = """      <name>my-trail-logs</name>

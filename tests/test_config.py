@@ -10,6 +10,8 @@ import pytest
 from aws_s3_wodle.config import SecurityLakeSubscriber, Wodle, load_config, parse_config_bytes, parse_interval
 from aws_s3_wodle.errors import ConfigError
 
+from .helpers import one_block_conf
+
 GOOD = """<?xml version="1.0"?>
 <ossec_config>
   <global><jsonout_output>yes</jsonout_output></global>
@@ -67,13 +69,7 @@ def test_interval_suffixes(text, seconds):
 
 
 def _conf(inner: str, wodle_extra: str = "") -> bytes:
-    return f"""<ossec_config>
-  <wodle name="aws-s3">{wodle_extra}
-    <subscriber type="security_lake">
-{inner}
-    </subscriber>
-  </wodle>
-</ossec_config>""".encode()
+    return one_block_conf("subscriber", "security_lake", inner, wodle_extra)
 
 
 BAD = [

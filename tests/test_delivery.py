@@ -20,7 +20,7 @@ from aws_s3_wodle.delivered import DeliveryStore, NoStore, ObjectId, open_store
 from aws_s3_wodle.dispositions import CORRUPT, DENIED, MISSING, THROTTLED, classify_s3_error, is_transient
 from aws_s3_wodle.errors import SinkError
 from aws_s3_wodle.lab.engine import DatagramEngine
-from aws_s3_wodle.lab.security_lake import lab_env
+from aws_s3_wodle.lab.security_lake import lab_client, lab_env
 from aws_s3_wodle.notifications import ObjectRef
 from aws_s3_wodle.sinks import OversizeRecorder, SendResult
 from aws_s3_wodle.sinks.analysisd import AnalysisdSink
@@ -175,46 +175,68 @@ class _StoppingSink:
         pass
 
 
-def test_stopped_run_releases_what_it_did_not_finish(sqs, moto_server, tmp_path):
-    env = lab_env(moto_server.endpoint, "us-east-1")
-    s3 = boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="us-east-1",
-                      aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+class _Collect:
+    """A sink of ours that keeps every event it is sent."""
+
+    def __init__(self) -> None:
+        self.events = []
+
+    def send_batch(self, events, origin):
+        self.events += events
+        return SendResult(sent=len(events))
+
+
+def _notified_objects(sqs, moto_server, n: int):
+    """A fresh bucket holding objects k0..k<n-1> and a fresh queue with one notification for each;
+    (the S3 client, the queue)."""
+    s3 = lab_client("s3", moto_server.endpoint, "us-east-1")
     bucket = f"bucket-{uuid.uuid4().hex[:10]}"
     s3.create_bucket(Bucket=bucket)
     queue = _queue(sqs, 0, timeout=60)
-    for i in range(4):
+    for i in range(n):
         s3.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
         sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps(
             {"detail": {"bucket": {"name": bucket}, "object": {"key": f"k{i}"}}}))
+    return s3, queue
+
+
+def _stopped_run(queue, s3, decoder, options):
+    """A run whose sink asks it to stop after its first batch; it must end "stopped in the middle".
+    (the run, the events its sink took)"""
+    stop = threading.Event()
+    sink = _StoppingSink(stop)
+    run = SubscriberRun("test", queue, s3, decoder, sink, options, stop)
+    with pytest.raises(Exception, match="stopped in the middle"):
+        run.run()
+    return run, sink.events
+
+
+def _next_run(queue, s3, decoder, options):
+    """A run to the end after a stopped one: (its stats, the events it sent)."""
+    sink = _Collect()
+    time.sleep(0.1)
+    stats = SubscriberRun("test", queue, s3, decoder, sink, options, threading.Event()).run()
+    return stats, sink.events
+
+
+def test_stopped_run_releases_what_it_did_not_finish(sqs, moto_server, tmp_path):
+    s3, queue = _notified_objects(sqs, moto_server, 4)
 
     def decoder(spool, ref):
         yield [b'{"a":1}', b'{"a":2}']
         yield [b'{"a":3}']
 
-    stop = threading.Event()
-    sink = _StoppingSink(stop)
     # the serial loop (test_pipeline.py has the pipelined run's version)
     options = RunOptions(wait_seconds=0, max_messages=10, visibility_timeout=60, state_dir=str(tmp_path),
                          parallel_objects=0)
-    run = SubscriberRun("test", queue, s3, decoder, sink, options, stop)
-    with pytest.raises(Exception, match="stopped in the middle"):
-        run.run()
-    assert sink.events == [b'{"a":1}', b'{"a":2}']
+    run, first = _stopped_run(queue, s3, decoder, options)
+    assert first == [b'{"a":1}', b'{"a":2}']
     assert run.stats.released == 4  # the one stopped half-way and the three not started
     assert _visible(sqs, queue) == 4  # at once, not after the 60 s timeout
     # the half-done object resumes after its first batch
-    stop.clear()
-    sink2 = []
-
-    class Collect:
-        def send_batch(self, events, origin):
-            sink2.extend(events)
-            return SendResult(sent=len(events))
-
-    time.sleep(0.1)
-    stats = SubscriberRun("test", queue, s3, decoder, Collect(), options, stop).run()
+    stats, later = _next_run(queue, s3, decoder, options)
     assert stats.resumed == 1 and stats.deleted == 4
-    assert len(sink2) == 1 + 3 * 3  # 1 event left of the first object, 3 each of the others
+    assert len(later) == 1 + 3 * 3  # 1 event left of the first object, 3 each of the others
 
 
 # --- the engine's socket

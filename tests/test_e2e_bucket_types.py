@@ -26,7 +26,8 @@ from aws_s3_wodle.bucket_config import format_log_date
 from aws_s3_wodle.lab.buckets_prefix import ACCOUNTS, KINDS, ORGANIZATION, REGIONS, BucketLab, event_id
 from aws_s3_wodle.lab.security_lake import lab_env
 
-HEADER = b"1:Wazuh-AWS:"
+from .helpers import HEADER, received_events
+
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 NO_AWSLOGS = ("server_access", "cisco_umbrella", "custom")
 
@@ -68,15 +69,6 @@ class Wodle:
         return proc
 
 
-def received(engine, at_least: int = 0, wait: float = 5.0) -> list[dict]:
-    deadline = time.monotonic() + wait
-    while len(engine.datagrams) < at_least and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.15)  # let the engine thread drain its socket
-    assert all(d.startswith(HEADER) for d in engine.datagrams)
-    return [json.loads(d[len(HEADER):]) for d in engine.datagrams]
-
-
 def ids_of(objects) -> collections.Counter:
     return collections.Counter(i for o in objects for i in o.ids)
 
@@ -108,7 +100,7 @@ def test_every_record_once_then_nothing_then_only_new(kind, bucket_lab, engine, 
     wodle.configure(block_for(kind))
     first = wodle.run()
     expected = ids_of(objects)
-    events = received(engine, sum(expected.values()))
+    events = received_events(engine, sum(expected.values()))
     assert collections.Counter(event_id(kind, e) for e in events) == expected
     # wrapped as Wazuh's AWS rules expect
     source = {"vpcflow": "vpc", "server_access": "s3_server_access"}.get(kind, kind)
@@ -122,14 +114,14 @@ def test_every_record_once_then_nothing_then_only_new(kind, bucket_lab, engine, 
     assert len(summary) == 1 and f"{len(objects)} objects (0 already read), {len(events)} events" in summary[0]
 
     second = wodle.run()  # nothing new: nothing sent
-    assert len(received(engine)) == len(events)
+    assert len(received_events(engine)) == len(events)
     # days before yesterday were read in full: the second run lists only yesterday and today again
     relisted = len(objects) if kind == "custom" else len([o for o in objects if o.day >= day(1)])
     assert f"0 objects ({relisted} already read), 0 events" in second.stderr
 
     later = populate(bucket_lab, kind, days=1, records=3)  # objects that arrive later, today
     wodle.run()
-    events = received(engine, len(events) + sum(ids_of(later).values()))
+    events = received_events(engine, len(events) + sum(ids_of(later).values()))
     assert collections.Counter(event_id(kind, e) for e in events) == expected + ids_of(later)
 
 
@@ -141,7 +133,7 @@ def test_only_logs_after_accounts_and_regions_filter(bucket_lab, engine, tmp_pat
     wodle.run()
     wanted = [o for o in objects if o.day >= day(1) and o.account == ACCOUNTS[1] and o.region == REGIONS[0]]
     assert len(wanted) == 2 and len(objects) == 16
-    events = received(engine, sum(ids_of(wanted).values()))
+    events = received_events(engine, sum(ids_of(wanted).values()))
     assert collections.Counter(event_id("cloudtrail", e) for e in events) == ids_of(wanted)
 
 
@@ -151,7 +143,7 @@ def test_default_only_logs_after_is_the_first_run_day(bucket_lab, engine, tmp_pa
     wodle.configure({"type": "vpcflow"})
     wodle.run()
     wanted = [o for o in objects if o.day == TODAY]
-    events = received(engine, sum(ids_of(wanted).values()))
+    events = received_events(engine, sum(ids_of(wanted).values()))
     assert collections.Counter(event_id("vpcflow", e) for e in events) == ids_of(wanted)
 
 
@@ -165,7 +157,7 @@ def test_organization_trail_and_account_discovery(bucket_lab, engine, tmp_path):
     wodle = Wodle(bucket_lab, tmp_path, engine)
     wodle.configure({"type": "cloudtrail", "only_logs_after": since(3)})
     wodle.run()
-    events = received(engine, sum(ids_of(direct + org + other_org).values()))
+    events = received_events(engine, sum(ids_of(direct + org + other_org).values()))
     assert collections.Counter(event_id("cloudtrail", e) for e in events) == ids_of(direct + org + other_org)
     # one organization, one of its accounts
     engine.datagrams.clear()
@@ -174,7 +166,7 @@ def test_organization_trail_and_account_discovery(bucket_lab, engine, tmp_path):
                       "aws_account_id": ACCOUNTS[1]})
     wodle2.run()
     wanted = [o for o in org if o.account == ACCOUNTS[1]]
-    events = received(engine, sum(ids_of(wanted).values()))
+    events = received_events(engine, sum(ids_of(wanted).values()))
     assert collections.Counter(event_id("cloudtrail", e) for e in events) == ids_of(wanted)
 
 
@@ -184,7 +176,7 @@ def test_path_before_and_suffix_after_awslogs(bucket_lab, engine, tmp_path):
     wodle = Wodle(bucket_lab, tmp_path, engine)
     wodle.configure({"type": "alb", "path": "lb-logs/", "only_logs_after": since(1)})
     wodle.run()
-    events = received(engine, sum(ids_of(inside).values()))
+    events = received_events(engine, sum(ids_of(inside).values()))
     assert collections.Counter(event_id("alb", e) for e in events) == ids_of(inside)
     assert not set(ids_of(outside)) & {event_id("alb", e) for e in events}
     # <path_suffix>: AWSLogs/<suffix>/<account>/...
@@ -195,7 +187,7 @@ def test_path_before_and_suffix_after_awslogs(bucket_lab, engine, tmp_path):
     engine.datagrams.clear()
     wodle.configure({"type": "alb", "path_suffix": "edge", "only_logs_after": since(1)})
     wodle.run()
-    events = received(engine, sum(ids_of(outside).values()))
+    events = received_events(engine, sum(ids_of(outside).values()))
     assert all("/AWSLogs/edge/" in "/" + e["aws"]["log_info"]["log_file"] for e in events)
     assert collections.Counter(event_id("alb", e) for e in events) == ids_of(outside)
 
@@ -205,7 +197,7 @@ def test_load_balancer_types_share_a_folder_and_read_only_their_files(bucket_lab
     wodle = Wodle(bucket_lab, tmp_path, engine)
     wodle.configure(*({"type": k, "only_logs_after": since(0)} for k in by_kind))
     wodle.run()
-    events = received(engine, sum(sum(ids_of(v).values()) for v in by_kind.values()))
+    events = received_events(engine, sum(sum(ids_of(v).values()) for v in by_kind.values()))
     for kind, objects in by_kind.items():
         got = collections.Counter(event_id(kind, e) for e in events if e["aws"]["source"] == kind)
         assert got == ids_of(objects)
@@ -220,7 +212,7 @@ def test_remove_from_bucket_deletes_exactly_the_delivered_objects(bucket_lab, en
     wodle.configure({"type": "waf", "only_logs_after": since(1), "regions": REGIONS[0], "remove_from_bucket": "yes"})
     proc = wodle.run(expect=5)  # the corrupt object is reported, the others delivered and removed
     delivered = [o for o in objects if o.day >= day(1) and o.region == REGIONS[0]]
-    events = received(engine, sum(ids_of(delivered).values()))
+    events = received_events(engine, sum(ids_of(delivered).values()))
     assert collections.Counter(event_id("waf", e) for e in events) == ids_of(delivered)
     assert bucket_lab.keys() == before - {o.key for o in delivered}
     assert corrupt in proc.stderr and "1 errors" in proc.stderr and f"{len(delivered)} objects removed" in proc.stderr
@@ -236,7 +228,7 @@ def test_discard_regex_drops_and_counts(bucket_lab, engine, tmp_path):
     names = [r["eventName"] for r in json.loads(gzip.decompress(body))["Records"]]
     dropped = sum(n.startswith("Describe") for n in names)
     assert 0 < dropped < len(names) == 8
-    events = received(engine, len(names) - dropped)
+    events = received_events(engine, len(names) - dropped)
     assert sorted(e["aws"]["eventName"] for e in events) == sorted(n for n in names if not n.startswith("Describe"))
     assert f"{dropped} events discarded" in proc.stderr
 
@@ -255,12 +247,12 @@ def test_corrupt_tail_records_before_it_sent_once_and_reported_each_run(bucket_l
     wodle.configure({"type": "vpcflow", "only_logs_after": since(0)})
     first = wodle.run("--batch-size", "50", expect=5)
     assert key in first.stderr and "truncated" in first.stderr
-    events = received(engine, 4)
+    events = received_events(engine, 4)
     partial = [e for e in events if e["aws"]["log_info"]["log_file"] == key]
     assert 1000 < len(partial) < 3000
     second = wodle.run("--batch-size", "50", expect=5)  # reported again; nothing of it sent twice
     assert key in second.stderr
-    events = received(engine)
+    events = received_events(engine)
     counts = collections.Counter(event_id("vpcflow", e) for e in events)
     assert set(counts.values()) == {1}
     assert collections.Counter(i for i in counts if i in good.ids) == ids_of([good])
@@ -346,14 +338,14 @@ def test_wazuh_flags_run_one_pass(bucket_lab, engine, tmp_path):
     proc = subprocess.run(base + flags, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     wanted = [o for o in objects if o.account == ACCOUNTS[0]]
-    events = received(engine, sum(ids_of(wanted).values()))
+    events = received_events(engine, sum(ids_of(wanted).values()))
     assert collections.Counter(event_id("vpcflow", e) for e in events) == ids_of(wanted)
     assert "DEBUG: " in proc.stderr
     again = subprocess.run(base + flags, env=env, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0 and len(received(engine)) == len(events)
+    assert again.returncode == 0 and len(received_events(engine)) == len(events)
     reparse = subprocess.run(base + flags + ["--reparse"], env=env, capture_output=True, text=True, timeout=120)
     assert reparse.returncode == 0, reparse.stderr
-    events = received(engine, 2 * len(events))
+    events = received_events(engine, 2 * len(events))
     assert collections.Counter(event_id("vpcflow", e) for e in events) == ids_of(wanted) + ids_of(wanted)
 
 
@@ -383,12 +375,12 @@ def test_reset_state_reads_a_bucket_again(bucket_lab, engine, tmp_path):
     wodle.configure({"type": "config", "only_logs_after": since(0)})
     wodle.run()
     n = sum(ids_of(objects).values())
-    assert len(received(engine, n)) == n
+    assert len(received_events(engine, n)) == n
     proc = subprocess.run([sys.executable, "-m", "aws_s3_wodle", "--reset-state", bucket_lab.bucket, "--state-dir",
                            str(wodle.state)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and f"Forgot {len(objects)} objects" in proc.stderr
     wodle.run()
-    assert collections.Counter(event_id("config", e) for e in received(engine, 2 * n)) == ids_of(objects) + ids_of(objects)
+    assert collections.Counter(event_id("config", e) for e in received_events(engine, 2 * n)) == ids_of(objects) + ids_of(objects)
 
 
 def test_missing_bucket_is_one_clear_error(moto_server, engine, tmp_path):
@@ -417,7 +409,7 @@ def test_firehose_deliveries_guardduty_eventbridge_and_waf_lines(bucket_lab, eng
     wodle.configure({"type": "guardduty", "path": "gd", "only_logs_after": since(0)},
                     {"type": "waf", "path": "waf", "only_logs_after": since(0)})
     wodle.run()
-    events = received(engine, 7)
+    events = received_events(engine, 7)
     gd = sorted(e["aws"]["id"] for e in events if e["aws"]["source"] == "guardduty")
     assert gd == ["gd-0", "gd-1", "gd-2"]  # the EventBridge detail, not the envelope
     assert sorted(e["aws"]["httpRequest"]["requestId"] for e in events if e["aws"]["source"] == "waf") == \

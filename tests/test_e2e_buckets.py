@@ -7,15 +7,14 @@ import collections
 import gzip
 import json
 import re
-import time
 
 import pytest
 
 from aws_s3_wodle.lab.buckets import ACCOUNT, BucketsLab
 
 from .conftest import run_wodle
+from .helpers import received_events
 
-HEADER = b"1:Wazuh-AWS:"
 ARGS = ("--once", "--sqs-wait", "1")
 
 
@@ -24,15 +23,6 @@ def make_lab(moto_server):
     def make(**kwargs) -> BucketsLab:
         return BucketsLab(endpoint=moto_server.endpoint, **kwargs).create()
     return make
-
-
-def _events(engine, expected: int, wait: float = 5.0) -> list[dict]:
-    deadline = time.monotonic() + wait
-    while len(engine.datagrams) < expected and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.1)
-    assert all(d.startswith(HEADER) for d in engine.datagrams)
-    return [json.loads(d[len(HEADER):]) for d in engine.datagrams]
 
 
 def _key(record: dict) -> str:
@@ -74,7 +64,7 @@ def test_every_format_plain_gzip_and_zip_through_s3_notifications(make_lab, engi
     proc = _run(lab, engine, tmp_path)
     assert proc.returncode == 0, proc.stderr
     total = sum(o.rows for o in objects)
-    _check_delivered(_events(engine, total), lab, objects)
+    _check_delivered(received_events(engine, total), lab, objects)
     assert lab.queue_depth() == 0  # the s3:TestEvent too was deleted, as noise
     summary = _summary(proc.stderr)
     assert f"{len(objects) + 1} messages ({len(objects) + 1} deleted), {len(objects)} objects, {total} events" in summary
@@ -97,7 +87,7 @@ def test_sns_and_eventbridge_notifications(make_lab, engine, tmp_path, delivery)
         assert all(b["detail-type"] == "Object Created" and b["source"] == "aws.s3" for b in bodies)
     proc = _run(lab, engine, tmp_path)
     assert proc.returncode == 0, proc.stderr
-    _check_delivered(_events(engine, sum(o.rows for o in objects)), lab, objects)
+    _check_delivered(received_events(engine, sum(o.rows for o in objects)), lab, objects)
     assert lab.queue_depth() == 0
 
 
@@ -107,7 +97,7 @@ def test_one_notification_naming_several_objects(make_lab, engine, tmp_path):
     lab.notify([o.key for o in objects])
     proc = _run(lab, engine, tmp_path)
     assert proc.returncode == 0, proc.stderr
-    _check_delivered(_events(engine, sum(o.rows for o in objects)), lab, objects)
+    _check_delivered(received_events(engine, sum(o.rows for o in objects)), lab, objects)
     assert f"2 messages (2 deleted), {len(objects)} objects" in _summary(proc.stderr)  # with the s3:TestEvent
     assert lab.queue_depth() == 0
 
@@ -123,7 +113,7 @@ def test_discard_regex_drops_and_counts(make_lab, engine, tmp_path):
     assert dropped > 10 and kept > 10
     proc = _run(lab, engine, tmp_path, lab.ossec_conf(discard=("action", "log(in|out)$")))
     assert proc.returncode == 0, proc.stderr
-    _check_delivered(_events(engine, kept), lab, objects)
+    _check_delivered(received_events(engine, kept), lab, objects)
     assert f"{kept} events" in _summary(proc.stderr) and f"{dropped} discarded" in _summary(proc.stderr)
     assert lab.queue_depth() == 0
 
@@ -135,7 +125,7 @@ def test_discard_regex_on_plain_text_lines(make_lab, engine, tmp_path):
     obj.records = [r for r in obj.records if "Accepted" in r["full_log"]]
     proc = _run(lab, engine, tmp_path, lab.ossec_conf(discard=("any.field", r".*sshd\[\d+\]: Failed")))
     assert proc.returncode == 0, proc.stderr
-    _check_delivered(_events(engine, 4), lab, [obj])
+    _check_delivered(received_events(engine, 4), lab, [obj])
     assert "4 discarded" in _summary(proc.stderr)
 
 
@@ -149,7 +139,7 @@ def test_corrupt_object_next_to_good_ones(make_lab, engine, tmp_path):
     binary = lab.put(f"{lab.prefix}bad/binary.bin", bytes(range(256)) * 4, [], "binary")  # S3's own notification
     proc = _run(lab, engine, tmp_path)
     assert proc.returncode == 5, proc.stderr
-    events = _events(engine, sum(o.rows for o in good))
+    events = received_events(engine, sum(o.rows for o in good))
     good_events = [e for e in events if e["aws"]["log_info"]["log_file"] != bad.key]
     _check_delivered(good_events, lab, good)
     errors = [line for line in proc.stderr.splitlines() if "ERROR" in line]
@@ -165,7 +155,7 @@ def test_security_hub_one_event_per_finding(make_lab, engine, tmp_path):
                lab.add_security_hub(3, 2, layout="lines", compression="plain", seed=2)]
     proc = _run(lab, engine, tmp_path, lab.ossec_conf("security_hub"))
     assert proc.returncode == 0, proc.stderr
-    events = _events(engine, 18)
+    events = received_events(engine, 18)
     _check_delivered(events, lab, objects, source="securityhub")
     ids = [e["aws"]["finding"]["Id"] for e in events]
     assert len(ids) == 18 == len(set(ids))
@@ -181,7 +171,7 @@ def test_security_hub_discard_by_finding_field(make_lab, engine, tmp_path):
     conf = lab.ossec_conf("security_hub", discard=("finding.RecordState", "ARCHIVED"))
     proc = _run(lab, engine, tmp_path, conf)
     assert proc.returncode == 0, proc.stderr
-    _check_delivered(_events(engine, obj.rows), lab, [obj], source="securityhub")
+    _check_delivered(received_events(engine, obj.rows), lab, [obj], source="securityhub")
     assert archived and f"{len(archived)} discarded" in _summary(proc.stderr)
 
 
@@ -191,7 +181,7 @@ def test_security_hub_rejects_objects_that_are_not_findings(make_lab, engine, tm
     bad = lab.put(f"{lab.prefix}securityhub/other.json", b'{"hello": "world"}\n', [], "not findings")
     proc = _run(lab, engine, tmp_path, lab.ossec_conf("security_hub"))
     assert proc.returncode == 5, proc.stderr
-    _check_delivered(_events(engine, good.rows), lab, [good], source="securityhub")
+    _check_delivered(received_events(engine, good.rows), lab, [good], source="securityhub")
     assert bad.key in proc.stderr and "neither an EventBridge event of Security Hub" in proc.stderr
 
 
@@ -207,7 +197,7 @@ def test_queue_by_arn_or_url_takes_its_region(make_lab, engine, tmp_path, form):
     assert by_name.returncode == 3 and lab.queue_name in by_name.stderr, by_name.stderr
     proc = _run(lab, engine, tmp_path, lab.ossec_conf(sqs_name=name), env=elsewhere)
     assert proc.returncode == 0, proc.stderr
-    _check_delivered(_events(engine, sum(o.rows for o in objects)), lab, objects)
+    _check_delivered(received_events(engine, sum(o.rows for o in objects)), lab, objects)
     assert lab.queue_depth() == 0
 
 
@@ -219,7 +209,7 @@ def test_deletion_notifications_are_noise(make_lab, engine, tmp_path):
     objects = lab.add_samples(("plain", "gzip"), records=4)
     proc = _run(lab, engine, tmp_path)
     assert proc.returncode == 0, proc.stderr
-    _check_delivered(_events(engine, sum(o.rows for o in objects)), lab, objects)
+    _check_delivered(received_events(engine, sum(o.rows for o in objects)), lab, objects)
     lab.client("s3").delete_object(Bucket=lab.bucket, Key=objects[0].key)
     peek = lab.client("sqs").receive_message(QueueUrl=lab.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
     assert [r["eventName"] for m in peek["Messages"] for r in json.loads(m["Body"])["Records"]] == \

@@ -4,7 +4,6 @@ from __future__ import annotations
 import collections
 import json
 import re
-import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -12,17 +11,7 @@ import pytest
 from aws_s3_wodle.formats.parquet import iter_parquet_events
 
 from .conftest import SAMPLES, SKIP_NO_SHARED, run_wodle
-
-HEADER = b"1:Wazuh-AWS:"
-
-
-def _events(engine, expected: int, wait: float = 5.0) -> list[bytes]:
-    deadline = time.monotonic() + wait
-    while len(engine.datagrams) < expected and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.1)
-    assert all(d.startswith(HEADER) for d in engine.datagrams)
-    return [d[len(HEADER):] for d in engine.datagrams]
+from .helpers import received_payloads
 
 
 def _expected(path) -> list[bytes]:
@@ -38,7 +27,7 @@ def test_every_sample_row_arrives_exactly_once(lab, engine, tmp_path):
     proc = run_wodle(lab, conf, "--run-on-start", "--once", "--socket", engine.path, "--sqs-wait", "1")
     assert proc.returncode == 0, proc.stderr
     expected = collections.Counter(e for path in SAMPLES for e in _expected(path))
-    got = collections.Counter(_events(engine, sum(expected.values())))
+    got = collections.Counter(received_payloads(engine, sum(expected.values())))
     assert got == expected  # same JSON documents, each exactly once
     rows = sum(pq.ParquetFile(p).metadata.num_rows for p in SAMPLES)
     assert sum(got.values()) == rows
@@ -65,7 +54,7 @@ def test_generated_rows_exactly_once_and_only_new_objects(lab, engine, tmp_path)
     args = ("--run-on-start", "--once", "--socket", engine.path, "--sqs-wait", "1", "--batch-size", "1000")
     proc = run_wodle(lab, conf, *args)
     assert proc.returncode == 0, proc.stderr
-    uids = collections.Counter(json.loads(e)["metadata"]["uid"] for e in _events(engine, 4200))
+    uids = collections.Counter(json.loads(e)["metadata"]["uid"] for e in received_payloads(engine, 4200))
     assert len(uids) == 4200 and set(uids.values()) == {1}
     assert lab.queue_depth() == 0
     # a second run sees an empty queue and sends nothing; a third picks up only the new object
@@ -73,7 +62,7 @@ def test_generated_rows_exactly_once_and_only_new_objects(lab, engine, tmp_path)
     assert len(engine.datagrams) == 4200
     lab.add_generated(500, seed=3)
     assert run_wodle(lab, conf, *args).returncode == 0
-    uids = collections.Counter(json.loads(e)["metadata"]["uid"] for e in _events(engine, 4700))
+    uids = collections.Counter(json.loads(e)["metadata"]["uid"] for e in received_payloads(engine, 4700))
     assert len(uids) == 4700 and set(uids.values()) == {1}
     assert lab.queue_depth() == 0
 
@@ -99,7 +88,7 @@ def test_bad_object_reported_good_ones_delivered(lab, engine, tmp_path):
     conf.write_text(lab.ossec_conf())
     proc = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1")
     assert proc.returncode == 5, proc.stderr
-    assert len(_events(engine, good.rows)) == good.rows
+    assert len(received_payloads(engine, good.rows)) == good.rows
     assert bad_key in proc.stderr and "aws/missing/object.gz.parquet" in proc.stderr and "NoSuchKey" in proc.stderr
     assert "not a notification we understand" in proc.stderr
     assert "Traceback" not in proc.stderr

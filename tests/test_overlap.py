@@ -10,6 +10,8 @@ import pytest
 from aws_s3_wodle.overlap import ordered_map, prefetched
 from aws_s3_wodle.textbatch import TextBatch
 
+from .helpers import Concurrency
+
 
 def _threads(prefix: str) -> int:
     return sum(t.name.startswith(prefix) and t.is_alive() for t in threading.enumerate())
@@ -66,20 +68,15 @@ def test_prefetched_depth_zero_is_plain_iteration():
 
 
 def test_ordered_map_runs_calls_at_once_and_keeps_order():
-    running, peak, lock = 0, 0, threading.Lock()
+    calls = Concurrency()
 
     def slow(i):
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
-        time.sleep(0.02 if i % 2 else 0.005)  # finish out of order
-        with lock:
-            running -= 1
+        with calls:
+            time.sleep(0.02 if i % 2 else 0.005)  # finish out of order
         return i * 10
 
     assert list(ordered_map(slow, range(12), workers=3)) == [i * 10 for i in range(12)]
-    assert 2 <= peak <= 3
+    assert 2 <= calls.peak <= 3
 
 
 def test_ordered_map_error_comes_in_order_and_single_worker_is_plain_map():

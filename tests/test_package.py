@@ -128,9 +128,7 @@ def test_installed_test_command_and_one_pass(root, lab, tmp_path):
                                engine.path, "--sqs-wait", "1", "--state-dir", str(tmp_path / "state")], env=_env(lab), capture_output=True, text=True,
                               timeout=120)
         assert proc.returncode == 0, proc.stderr
-        deadline = time.monotonic() + 5
-        while len(engine.datagrams) < obj.rows and time.monotonic() < deadline:
-            time.sleep(0.05)
+        engine.wait_for(obj.rows, 5)
         assert len(engine.datagrams) == obj.rows
     assert lab.queue_depth() == 0
 
@@ -168,9 +166,7 @@ def test_wazuh_switch_runs_the_managers_command_line(root, lab, fault_proxy):
         argv_seen = _python_argv(proc.pid)
         out, _ = proc.communicate(timeout=120)
         assert proc.returncode == 0, out
-        deadline = time.monotonic() + 5
-        while len(engine.datagrams) < obj.rows and time.monotonic() < deadline:
-            time.sleep(0.05)
+        engine.wait_for(obj.rows, 5)
         assert len(engine.datagrams) == obj.rows and all(d.startswith(HEADER) for d in engine.datagrams)
     assert all(line.split(":")[0] in ("DEBUG", "INFO", "WARNING", "ERROR") for line in out.splitlines() if line)
     assert lab.external_id not in out

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import collections
-import json
 import random
 import threading
 import time
@@ -14,9 +13,8 @@ from aws_s3_wodle.notifications import ObjectRef
 from aws_s3_wodle.pipeline import ObjectPipeline
 
 from .conftest import run_wodle
+from .helpers import Concurrency, received_events, received_payloads
 from .test_delivery import sqs  # noqa: F401  (the fixture)
-
-HEADER = b"1:Wazuh-AWS:"
 
 
 def refs(*keys: str) -> list:
@@ -27,17 +25,12 @@ def test_messages_are_settled_once_after_all_their_objects_in_any_completion_ord
     rng = random.Random(3)
     delays = {f"m{m}/o{o}": rng.uniform(0, 0.03) for m in range(8) for o in range(3)}
     done_at: dict = {}
-    running, peak, lock = 0, 0, threading.Lock()
+    calls = Concurrency()
 
     def deliver(ref):
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
-        time.sleep(delays[ref.key])
-        with lock:
-            running -= 1
-            done_at[ref.key] = time.monotonic()
+        with calls:
+            time.sleep(delays[ref.key])
+        done_at[ref.key] = time.monotonic()
         return ref.key.upper()
 
     settled = []
@@ -55,7 +48,7 @@ def test_messages_are_settled_once_after_all_their_objects_in_any_completion_ord
     for message, results in settled:
         m = int(message[3:])
         assert results == [(f"m{m}/o{o}", f"M{m}/O{o}") for o in range(m % 3 + 1)]  # in ref order
-    assert 2 <= peak <= 3  # bounded: never more objects in flight than asked
+    assert 2 <= calls.peak <= 3  # bounded: never more objects in flight than asked
 
 
 def test_a_message_without_objects_is_settled_at_once():
@@ -97,14 +90,6 @@ def test_failed_settlement_is_reported():
 
 # --- end to end: the CLI, moto's server, a real socket --------------------------------------------
 
-def _wait(engine, n, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while len(engine.datagrams) < n and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.1)
-    return engine.datagrams
-
-
 @pytest.mark.parametrize("parallel", ["0", "1", "4"])
 def test_every_event_of_many_objects_arrives_once_whatever_the_parallelism(lab, engine, tmp_path, parallel):
     sizes = [700, 40, 1500, 1, 300, 900]
@@ -115,9 +100,7 @@ def test_every_event_of_many_objects_arrives_once_whatever_the_parallelism(lab, 
     proc = run_wodle(lab, conf, "--once", "--run-on-start", "--socket", engine.path, "--sqs-wait", "1",
                      "--batch-size", "200", "--parallel-objects", parallel)
     assert proc.returncode == 0, proc.stderr
-    got = _wait(engine, sum(sizes))
-    assert all(d.startswith(HEADER) for d in got)
-    uids = collections.Counter(json.loads(d[len(HEADER):])["metadata"]["uid"] for d in got)
+    uids = collections.Counter(e["metadata"]["uid"] for e in received_events(engine, sum(sizes), wait=10))
     assert set(uids.values()) == {1}
     assert set(uids) == {f"{60 + i}-{j}" for i, rows in enumerate(sizes) for j in range(rows)}
     assert lab.queue_depth() == 0
@@ -131,7 +114,7 @@ def test_a_bad_object_among_parallel_ones_keeps_only_its_message(lab, engine, tm
     conf.write_text(lab.ossec_conf())
     proc = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1", "--parallel-objects", "3")
     assert proc.returncode == 5, proc.stderr
-    assert len(_wait(engine, 1200)) == sum(o.rows for o in good)
+    assert len(received_payloads(engine, 1200, wait=10)) == sum(o.rows for o in good)
     assert "truncated Parquet object" in proc.stderr and "Traceback" not in proc.stderr
     assert "4 messages (3 deleted)" in proc.stderr and "1 errors" in proc.stderr
     assert lab.queue_depth() == 1  # the corrupt object's message only
@@ -158,52 +141,23 @@ def test_a_stopped_pipelined_run_hands_back_every_unfinished_message_and_resumes
                                                                                    tmp_path):
     """As test_delivery's serial version: a stop mid-object ends the run with nothing deleted; every
     message received is handed back at once; the next run resumes each object after its checkpoint."""
-    import uuid
+    from aws_s3_wodle.subscriber import RunOptions
 
-    import boto3
+    from .test_delivery import _next_run, _notified_objects, _stopped_run, _visible
 
-    from aws_s3_wodle.lab.security_lake import lab_env
-    from aws_s3_wodle.sinks import SendResult
-    from aws_s3_wodle.subscriber import RunOptions, SubscriberRun
-
-    from .test_delivery import _queue, _StoppingSink, _visible
-
-    env = lab_env(moto_server.endpoint, "us-east-1")
-    s3 = boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="us-east-1",
-                      aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    bucket = f"bucket-{uuid.uuid4().hex[:10]}"
-    s3.create_bucket(Bucket=bucket)
-    queue = _queue(sqs, 0, timeout=60)
-    for i in range(5):
-        s3.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
-        sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps(
-            {"detail": {"bucket": {"name": bucket}, "object": {"key": f"k{i}"}}}))
+    s3, queue = _notified_objects(sqs, moto_server, 5)
 
     def decoder(spool, ref):
         yield [f'{{"{ref.key}":1}}'.encode(), f'{{"{ref.key}":2}}'.encode()]
         yield [f'{{"{ref.key}":3}}'.encode()]
 
-    stop = threading.Event()
-    sink = _StoppingSink(stop)
     options = RunOptions(wait_seconds=0, max_messages=10, visibility_timeout=60, state_dir=str(tmp_path),
                          parallel_objects=2)
-    run = SubscriberRun("test", queue, s3, decoder, sink, options, stop)
-    with pytest.raises(Exception, match="stopped in the middle"):
-        run.run()
-    first = list(sink.events)
+    run, first = _stopped_run(queue, s3, decoder, options)
     assert 2 <= len(first) <= 4 and run.stats.deleted == 0  # the first batch of one or two objects, nothing acked
     assert run.stats.released == run.stats.messages >= 2  # every message received went back at once...
     assert _visible(sqs, queue) == 5  # ...not after the 60 s timeout
-    stop.clear()
-    later = []
-
-    class Collect:
-        def send_batch(self, events, origin):
-            later.extend(events)
-            return SendResult(sent=len(events))
-
-    time.sleep(0.1)
-    stats = SubscriberRun("test", queue, s3, decoder, Collect(), options, stop).run()
+    stats, later = _next_run(queue, s3, decoder, options)
     assert stats.deleted == 5 and stats.resumed == len(first) // 2
     everything = collections.Counter(first + later)
     assert len(everything) == 15 and set(everything.values()) == {1}  # each event exactly once across the runs

@@ -14,12 +14,6 @@ from aws_s3_wodle.sinks.analysisd import AnalysisdSink
 from aws_s3_wodle.sinks.jsonl import JsonLinesSink
 
 
-def _wait(engine, n, timeout=5):
-    deadline = time.monotonic() + timeout
-    while len(engine.datagrams) < n and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
 def test_wire_format_and_oversized_event_recorded(tmp_path):
     path = str(tmp_path / "queue")
     record = tmp_path / "state" / "oversized.jsonl"
@@ -27,7 +21,7 @@ def test_wire_format_and_oversized_event_recorded(tmp_path):
     with DatagramEngine(path) as engine:
         sink = AnalysisdSink(path, OversizeRecorder(record))
         result = sink.send_batch([b'{"a":1}', big, b'{"b":2}'], "s3://b/k")
-        _wait(engine, 2)
+        engine.wait_for(2, 5)
         sink.close()
     assert (result.sent, result.oversized) == (2, 1)
     assert engine.datagrams == [b'1:Wazuh-AWS:{"a":1}', b'1:Wazuh-AWS:{"b":2}']
@@ -41,7 +35,7 @@ def test_exactly_the_limit_is_sent(tmp_path):
     with DatagramEngine(path) as engine:
         sink = AnalysisdSink(path, OversizeRecorder(None))
         assert sink.send_batch([event], "o").sent == 1
-        _wait(engine, 1)
+        engine.wait_for(1, 5)
     assert len(engine.datagrams[0]) == 65535
     with pytest.raises(SinkError, match="no --state-dir"):
         AnalysisdSink(path, OversizeRecorder(None)).send_batch([event + b" "], "o")
@@ -52,12 +46,12 @@ def test_reconnects_when_the_engine_restarts(tmp_path):
     first = DatagramEngine(path).start()
     sink = AnalysisdSink(path, OversizeRecorder(None), retry_seconds=10)
     sink.send_batch([b"1"], "o")
-    _wait(first, 1)
+    first.wait_for(1, 5)
     first.stop()  # the engine goes away; it comes back 0.5 s later on the same path
     second = DatagramEngine(path)
     threading.Timer(0.5, second.start).start()
     sink.send_batch([b"2", b"3"], "o")
-    _wait(second, 2)
+    second.wait_for(2, 5)
     second.stop()
     sink.close()
     assert first.datagrams == [b"1:Wazuh-AWS:1"] and second.datagrams == [b"1:Wazuh-AWS:2", b"1:Wazuh-AWS:3"]

@@ -7,15 +7,11 @@ from aws_s3_wodle.config import KNOWN_UNSUPPORTED, parse_config_bytes
 from aws_s3_wodle.errors import ConfigError
 from aws_s3_wodle.subscriber_config import BucketsSubscriber, QueueRef, SecurityHubSubscriber, queue_ref
 
+from .helpers import one_block_conf
+
 
 def conf(block: str, kind: str = "buckets") -> bytes:
-    return f"""<ossec_config>
-  <wodle name="aws-s3">
-    <subscriber type="{kind}">
-{block}
-    </subscriber>
-  </wodle>
-</ossec_config>""".encode()
+    return one_block_conf("subscriber", kind, block)
 
 
 def parse(block: str, kind: str = "buckets"):

@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -19,6 +18,7 @@ from aws_s3_wodle.lab.security_lake import lab_env
 from aws_s3_wodle.wazuh_args import FLAGS, MODES, REFUSED, is_wazuh_command_line
 
 from .conftest import run_cli
+from .helpers import received_events
 
 LINE = re.compile(r"^(DEBUG|INFO|WARNING|ERROR): ")
 
@@ -48,13 +48,6 @@ def run_as_manager(lab, argv: list[str], wazuh_dir, *, env=None, pass_fds=(), ex
     return subprocess.run(args, env=full_env, capture_output=True, text=True, timeout=120, pass_fds=pass_fds)
 
 
-def _events(engine, n, wait=5.0):
-    deadline = time.monotonic() + wait
-    while len(engine.datagrams) < n and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return engine.datagrams
-
-
 def _sub(lab, **kw) -> dict:
     return {"type": "security_lake", "sqs_name": lab.queue_name, "external_id": lab.external_id,
             "iam_role_arn": lab.role_arn, **kw}
@@ -73,7 +66,7 @@ def test_manager_command_line_delivers_one_pass(lab, engine, tmp_path):
     assert argv[:5] == ["wodles/aws/aws-s3", "--subscriber", "security_lake", "--queue", lab.queue_name]
     proc = run_as_manager(lab, argv, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert len(_events(engine, obj.rows)) == obj.rows
+    assert len(engine.wait_for(obj.rows, 5)) == obj.rows
     assert all(d.startswith(b"1:Wazuh-AWS:{") for d in engine.datagrams)
     assert lab.queue_depth() == 0
     _only_wazuh_lines(proc.stderr)
@@ -94,7 +87,7 @@ def test_every_subscriber_flag_with_its_meaning(lab, engine, tmp_path, fault_pro
                               service_endpoint=fault_proxy.endpoint), debug=3)
     proc = run_as_manager(lab, argv, tmp_path, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert len(_events(engine, obj.rows)) == obj.rows
+    assert len(engine.wait_for(obj.rows, 5)) == obj.rows
     seen = {(s.service, s.action.split(" ")[0], s.faulted) for s in fault_proxy.seen}
     assert ("sts", "AssumeRole", False) in seen       # through --sts_endpoint, with the right external id
     assert ("s3", "GET", False) in seen               # the object through --service_endpoint
@@ -128,7 +121,7 @@ def test_external_id_from_a_file_descriptor(lab, engine, tmp_path, fault_proxy):
     finally:
         os.close(r)
     assert proc.returncode == 0, proc.stderr
-    assert len(_events(engine, obj.rows)) == obj.rows
+    assert len(engine.wait_for(obj.rows, 5)) == obj.rows
 
 
 @pytest.mark.parametrize("change,code,text", [
@@ -199,11 +192,6 @@ def test_our_own_command_line_is_untouched(lab, tmp_path):
     assert proc.returncode == 1 and "cannot be read" in proc.stderr
 
 
-def _events_json(engine, n):
-    import json
-    return [json.loads(d[len(b"1:Wazuh-AWS:"):]) for d in _events(engine, n)]
-
-
 def test_buckets_subscriber_with_discard_flags(moto_server, engine, tmp_path):
     """`--subscriber buckets` with Wazuh's --discard-field/--discard-regex: matching events are dropped."""
     lab = BucketsLab(endpoint=moto_server.endpoint).create()
@@ -218,7 +206,7 @@ def test_buckets_subscriber_with_discard_flags(moto_server, engine, tmp_path):
                           "discard_regex": "log(in|out)$"})
     proc = run_as_manager(lab, argv, tmp_path)
     assert proc.returncode == 0, proc.stderr
-    events = _events_json(engine, kept)
+    events = received_events(engine, kept)
     assert len(events) == kept and all(not dropped(e["aws"]) for e in events)
     assert {e["aws"]["source"] for e in events} == {"custom"}
     assert f"{gone} discarded" in proc.stderr
@@ -236,7 +224,7 @@ def test_security_hub_subscriber_with_discard_flags(moto_server, engine, tmp_pat
                           "discard_regex": "ARCHIVED"}, debug=1)
     proc = run_as_manager(lab, argv, tmp_path)
     assert proc.returncode == 0, proc.stderr
-    events = _events_json(engine, active)
+    events = received_events(engine, active)
     assert len(events) == active and all(e["aws"]["finding"]["RecordState"] != "ARCHIVED" for e in events)
     assert {e["aws"]["source"] for e in events} == {"securityhub"}
     _only_wazuh_lines(proc.stderr)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from urllib.parse import quote_plus
 
-from .security_lake import ACCOUNT, lab_client
+from .security_lake import ACCOUNT, lab_client, wodle_conf
 
 DELIVERIES = ("sqs", "sns", "eventbridge")
 
@@ -154,17 +154,9 @@ class BucketsLab:
         extra = ""
         if discard:
             extra = f'\n      <discard_regex field="{discard[0]}">{discard[1]}</discard_regex>'
-        return f"""<ossec_config>
-  <wodle name="aws-s3">
-    <disabled>no</disabled>
-    <interval>{interval}</interval>
-    <run_on_start>yes</run_on_start>
-    <subscriber type="{subscriber or self.subscriber}">
+        return wodle_conf(f"""    <subscriber type="{subscriber or self.subscriber}">
       <sqs_name>{sqs_name or self.queue_name}</sqs_name>{extra}
-    </subscriber>
-  </wodle>
-</ossec_config>
-"""
+    </subscriber>""", interval)
 
 
 def compress(body: bytes, compression: str, name: str = "log") -> bytes:

@@ -11,6 +11,7 @@ independently of the wodle's own layout table, so the two check each other.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gzip
 import io
 import json
@@ -19,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from .security_lake import lab_client
+from .security_lake import lab_client, wodle_conf
 
 ACCOUNTS = ("111111111111", "222222222222")
 REGIONS = ("us-east-1", "eu-west-1")
@@ -45,6 +46,11 @@ class LabObject:
 
 def _gz(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
+
+
+def _text(lines: list[str]) -> bytes:
+    """Text records as the services write them: one a line, the last one ended too."""
+    return ("\n".join(lines) + "\n").encode()
 
 
 def _stamp(day: dt.date, seq: int) -> dt.datetime:
@@ -150,9 +156,7 @@ class BucketLab:
                 else:
                     inner.append(f"      <{element}>{value}</{element}>")
             parts.append(f'    <bucket type="{kind}">\n' + "\n".join(inner) + "\n    </bucket>")
-        return ("<ossec_config>\n  <wodle name=\"aws-s3\">\n    <disabled>no</disabled>\n"
-                f"    <interval>{interval}</interval>\n    <run_on_start>yes</run_on_start>\n"
-                + "\n".join(parts) + "\n  </wodle>\n</ossec_config>\n")
+        return wodle_conf("\n".join(parts), interval)
 
 
 def _aws_logs(path: str, organization: Optional[str], account: str, service: str, region: str) -> str:
@@ -205,7 +209,7 @@ def _vpcflow(lab: BucketLab, *, day, account, region, seqs, path, organization, 
     t = _stamp(day, seqs[0])
     key = (f"{_aws_logs(path, organization, account, 'vpcflowlogs', region)}{day:%Y/%m/%d}/"
            f"{account}_vpcflowlogs_{region}_fl-{secrets.token_hex(8)}_{t:%Y%m%dT%H%M}Z_{secrets.token_hex(4)}.log.gz")
-    return key, _gz(("\n".join(lines) + "\n").encode()), ids
+    return key, _gz(_text(lines)), ids
 
 
 def _config(lab: BucketLab, *, day, account, region, seqs, path, organization, **_: Any):
@@ -251,7 +255,7 @@ def _guardduty(lab: BucketLab, *, day, account, region, seqs, path, organization
             "title": "Unprotected port on EC2 instance is being probed.",
             "description": "EC2 instance has an unprotected port which is being probed by a known malicious host."}))
     key = (f"{_aws_logs(path, organization, account, 'GuardDuty', region)}{day:%Y/%m/%d}/{uuid.uuid4()}.jsonl.gz")
-    return key, _gz(("\n".join(lines) + "\n").encode()), ids
+    return key, _gz(_text(lines)), ids
 
 
 def _waf(lab: BucketLab, *, day, account, region, seqs, path, organization, acl, **_: Any):
@@ -277,59 +281,45 @@ def _waf(lab: BucketLab, *, day, account, region, seqs, path, organization, acl,
     t = _stamp(day, seqs[0])
     key = (f"{_aws_logs(path, organization, account, 'WAFLogs', region)}{acl}/{day:%Y/%m/%d}/{t:%H}/{t:%M}/"
            f"{account}_waflogs_{region}_{acl}_{t:%Y%m%dT%H%M}Z_{secrets.token_hex(4)}.log.gz")
-    return key, _gz(("\n".join(lines) + "\n").encode()), ids
+    return key, _gz(_text(lines)), ids
 
 
-def _elb_key(path, organization, account, region, day, t, name, suffix):
-    return (f"{_aws_logs(path, organization, account, 'elasticloadbalancing', region)}{day:%Y/%m/%d}/"
-            f"{account}_elasticloadbalancing_{region}_{name}_{t:%Y%m%dT%H%M}Z_10.0.0.9_{secrets.token_hex(4)}{suffix}")
-
-
-def _alb(lab: BucketLab, *, day, account, region, seqs, path, organization, **_: Any):
+def _elb(lab: BucketLab, *, day, account, region, seqs, path, organization, first: int, name: str, compressed: bool,
+         line: Callable[..., str], **_: Any):
+    """An Elastic Load Balancing access log: one `line(time, client, port, seq, account=, region=)` a request,
+    each request known by its client's address and port; ALB and NLB logs are gzipped, CLB logs are not."""
     lines, ids = [], []
     for seq in seqs:
-        client, port = _ip(seq, 172), 1024 + seq % 60000
+        client, port = _ip(seq, first), 1024 + seq % 60000
         ids.append(f"{client}:{port}")
-        t = _stamp(day, seq)
-        lines.append(
-            f'https {t:%Y-%m-%dT%H:%M:%S}.123456Z app/lab-alb/50dc6c495c0c9188 {client}:{port} 10.0.0.1:80 0.001 0.048 '
+        lines.append(line(_stamp(day, seq), client, port, seq, account=account, region=region))
+    t = _stamp(day, seqs[0])
+    key = (f"{_aws_logs(path, organization, account, 'elasticloadbalancing', region)}{day:%Y/%m/%d}/"
+           f"{account}_elasticloadbalancing_{region}_{name}_{t:%Y%m%dT%H%M}Z_10.0.0.9_{secrets.token_hex(4)}"
+           f"{'.log.gz' if compressed else '.log'}")
+    return key, _gz(_text(lines)) if compressed else _text(lines), ids
+
+
+def _alb_line(t: dt.datetime, client: str, port: int, seq: int, *, account: str, region: str) -> str:
+    return (f'https {t:%Y-%m-%dT%H:%M:%S}.123456Z app/lab-alb/50dc6c495c0c9188 {client}:{port} 10.0.0.1:80 0.001 0.048 '
             f'0.000 200 200 34 366 "GET https://shop.example.com:443/item/{seq}?q=\\"x\\" HTTP/1.1" '
             f'"curl/8.4.0" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 '
             f'arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/lab-tg/73e2d6bc24d8a067 '
             f'"Root=1-{seq:08x}-{secrets.token_hex(12)}" "shop.example.com" '
             f'"arn:aws:acm:{region}:{account}:certificate/12345678" 1 {t:%Y-%m-%dT%H:%M:%S}.000000Z "forward" "-" "-" '
             f'"10.0.0.1:80" "200" "-" "-" TID_{secrets.token_hex(8)}')
-    t = _stamp(day, seqs[0])
-    return (_elb_key(path, organization, account, region, day, t, "app.lab-alb.50dc6c495c0c9188", ".log.gz"),
-            _gz(("\n".join(lines) + "\n").encode()), ids)
 
 
-def _nlb(lab: BucketLab, *, day, account, region, seqs, path, organization, **_: Any):
-    lines, ids = [], []
-    for seq in seqs:
-        client, port = _ip(seq, 100), 1024 + seq % 60000
-        ids.append(f"{client}:{port}")
-        t = _stamp(day, seq)
-        lines.append(f"tls 2.0 {t:%Y-%m-%dT%H:%M:%S} net/lab-nlb/c6e77e28c25b2234 g3d4b5e8bb8464cd {client}:{port} "
-                     f"10.0.2.7:443 5 2 98 246 - arn:aws:acm:{region}:{account}:certificate/abc - "
-                     f"ECDHE-RSA-AES128-SHA tlsv12 - lab-nlb-c6e77e28c25b2234.elb.{region}.amazonaws.com - - - "
-                     f"{t:%Y-%m-%dT%H:%M:%S}")
-    t = _stamp(day, seqs[0])
-    return (_elb_key(path, organization, account, region, day, t, "net.lab-nlb.c6e77e28c25b2234", ".log.gz"),
-            _gz(("\n".join(lines) + "\n").encode()), ids)
+def _nlb_line(t: dt.datetime, client: str, port: int, seq: int, *, account: str, region: str) -> str:
+    return (f"tls 2.0 {t:%Y-%m-%dT%H:%M:%S} net/lab-nlb/c6e77e28c25b2234 g3d4b5e8bb8464cd {client}:{port} "
+            f"10.0.2.7:443 5 2 98 246 - arn:aws:acm:{region}:{account}:certificate/abc - "
+            f"ECDHE-RSA-AES128-SHA tlsv12 - lab-nlb-c6e77e28c25b2234.elb.{region}.amazonaws.com - - - "
+            f"{t:%Y-%m-%dT%H:%M:%S}")
 
 
-def _clb(lab: BucketLab, *, day, account, region, seqs, path, organization, **_: Any):
-    lines, ids = [], []
-    for seq in seqs:
-        client, port = _ip(seq, 150), 1024 + seq % 60000
-        ids.append(f"{client}:{port}")
-        t = _stamp(day, seq)
-        lines.append(f'{t:%Y-%m-%dT%H:%M:%S}.945958Z lab-clb {client}:{port} 10.0.0.1:80 0.000073 0.001048 0.000057 '
-                     f'200 200 0 29 "GET http://www.example.com:80/{seq} HTTP/1.1" "curl/7.38.0" - -')
-    t = _stamp(day, seqs[0])
-    return (_elb_key(path, organization, account, region, day, t, "lab-clb", ".log"),
-            ("\n".join(lines) + "\n").encode(), ids)
+def _clb_line(t: dt.datetime, client: str, port: int, seq: int, **_: str) -> str:
+    return (f'{t:%Y-%m-%dT%H:%M:%S}.945958Z lab-clb {client}:{port} 10.0.0.1:80 0.000073 0.001048 0.000057 '
+            f'200 200 0 29 "GET http://www.example.com:80/{seq} HTTP/1.1" "curl/7.38.0" - -')
 
 
 def _server_access(lab: BucketLab, *, day, seqs, path, **_: Any):
@@ -344,7 +334,7 @@ def _server_access(lab: BucketLab, *, day, seqs, path, **_: Any):
                      f'70 10 "-" "Mozilla/5.0 (X11; Linux x86_64)" - s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkF= '
                      f'SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader lab-website.s3.us-east-1.amazonaws.com TLSv1.2 - -')
     t = _stamp(day, seqs[0])
-    return f"{path}{t:%Y-%m-%d-%H-%M-%S}-{secrets.token_hex(8).upper()}", ("\n".join(lines) + "\n").encode(), ids
+    return f"{path}{t:%Y-%m-%d-%H-%M-%S}-{secrets.token_hex(8).upper()}", _text(lines), ids
 
 
 def _cisco_umbrella(lab: BucketLab, *, day, seqs, path, umbrella, **_: Any):
@@ -369,13 +359,15 @@ def _custom(lab: BucketLab, *, day, seqs, path, **_: Any):
         ids.append(rid)
         lines.append(json.dumps({"id": rid, "time": _iso(_stamp(day, seq)), "app": "billing", "level": "warning",
                                  "source": "billing-api", "message": f"payment {seq} retried", "tags": ["pci"]}))
-    return f"{path}{day:%Y/%m/%d}/billing-{uuid.uuid4()}.json.gz", _gz(("\n".join(lines) + "\n").encode()), ids
+    return f"{path}{day:%Y/%m/%d}/billing-{uuid.uuid4()}.json.gz", _gz(_text(lines)), ids
 
 
 _MAKERS: dict[str, Callable[..., tuple[str, bytes, list[str]]]] = {
     "cloudtrail": _cloudtrail, "vpcflow": _vpcflow, "config": _config, "guardduty": _guardduty, "waf": _waf,
-    "alb": _alb, "nlb": _nlb, "clb": _clb, "server_access": _server_access, "cisco_umbrella": _cisco_umbrella,
-    "custom": _custom,
+    "alb": functools.partial(_elb, first=172, name="app.lab-alb.50dc6c495c0c9188", compressed=True, line=_alb_line),
+    "nlb": functools.partial(_elb, first=100, name="net.lab-nlb.c6e77e28c25b2234", compressed=True, line=_nlb_line),
+    "clb": functools.partial(_elb, first=150, name="lab-clb", compressed=False, line=_clb_line),
+    "server_access": _server_access, "cisco_umbrella": _cisco_umbrella, "custom": _custom,
 }
 
 

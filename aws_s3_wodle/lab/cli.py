@@ -69,10 +69,27 @@ def build_buckets(args: argparse.Namespace, endpoint: str) -> BucketsLab:
     return lab
 
 
-def buckets_demo(args: argparse.Namespace) -> int:
-    from .buckets_prefix import build_all, demo_blocks, event_id
+def _workdir(args: argparse.Namespace) -> Path:
+    """--dir, made if need be: where the lab writes its ossec.conf, socket and state."""
     work = Path(args.dir).resolve()
     work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def _events(datagrams: list[bytes]) -> list[dict]:
+    """The events among what the engine received (the datagrams with the `1:Wazuh-AWS:` header)."""
+    return [json.loads(d[len(HEADER):]) for d in datagrams if d.startswith(HEADER)]
+
+
+def _show_first(events: list[dict], width: int) -> None:
+    if events:
+        sample = json.dumps(events[0])
+        print(f"first event: {HEADER.decode()}{sample[:width]}{'...' if len(sample) > width else ''}")
+
+
+def buckets_demo(args: argparse.Namespace) -> int:
+    from .buckets_prefix import build_all, demo_blocks, event_id
+    work = _workdir(args)
     conf, sock, state = work / "buckets-ossec.conf", work / "queue" / "sockets" / "queue", work / "buckets-state"
     shutil.rmtree(state, ignore_errors=True)  # a fresh lab: what an earlier demo read is no state of this one
     with MotoServer() as moto, DatagramEngine(str(sock)) as engine:
@@ -91,7 +108,7 @@ def buckets_demo(args: argparse.Namespace) -> int:
             codes.append(subprocess.run(cmd, env=env).returncode)
             time.sleep(0.3)
             print(f"lab: the {run} run delivered {len(engine.datagrams) - before} events")
-        events = [json.loads(d[len(HEADER):]) for d in engine.datagrams if d.startswith(HEADER)]
+        events = _events(engine.datagrams)
     ok = all(c == 0 for c in codes)
     print(f"\n{'type':16} {'expected':>8} {'received':>8}  aws.source")
     for kind, lab in labs.items():
@@ -101,9 +118,7 @@ def buckets_demo(args: argparse.Namespace) -> int:
         ok = ok and got == expected
         print(f"{kind:16} {sum(expected.values()):8d} {sum(got.values()):8d}  "
               f"{', '.join(sorted({e['aws']['source'] for e in mine}))}")
-    if events:
-        sample = json.dumps(events[0])
-        print(f"first event: {HEADER.decode()}{sample[:500]}{'...' if len(sample) > 500 else ''}")
+    _show_first(events, 500)
     print("demo: OK, every record delivered once, nothing on the second run" if ok else "demo: FAILED")
     return 0 if ok else 1
 
@@ -126,8 +141,7 @@ def build(args: argparse.Namespace, endpoint: str) -> SecurityLakeLab:
 
 
 def demo(args: argparse.Namespace) -> int:
-    work = Path(args.dir).resolve()
-    work.mkdir(parents=True, exist_ok=True)
+    work = _workdir(args)
     conf = work / "ossec.conf"
     sock = work / "queue" / "sockets" / "queue"
     with MotoServer() as moto, DatagramEngine(str(sock)) as engine:
@@ -142,16 +156,14 @@ def demo(args: argparse.Namespace) -> int:
         time.sleep(0.2)  # let the engine thread drain its socket
         expected = sum(o.rows for o in lab.objects)
         got = engine.datagrams
-        events = [json.loads(d[len(HEADER):]) for d in got if d.startswith(HEADER)]
+        events = _events(got)
         depth = lab.queue_depth()
     print(f"\nengine: received {len(got)} datagrams ({len(events)} '1:Wazuh-AWS:' events) of {expected} expected "
           f"in {elapsed:.1f} s; queue depth now {depth}; wodle exit code {proc.returncode}")
     by_class = collections.Counter(_kind(e) for e in events)
     for name, count in by_class.most_common():
         print(f"  {count:6d}  {name}")
-    if events:
-        sample = json.dumps(events[0])
-        print(f"first event: {HEADER.decode()}{sample[:600]}{'...' if len(sample) > 600 else ''}")
+    _show_first(events, 600)
     ok = proc.returncode == 0 and len(events) == expected and depth == 0
     print("demo: OK, every event delivered once and the queue is empty" if ok else "demo: FAILED")
     return 0 if ok else 1
@@ -165,8 +177,7 @@ def _kind(event: dict) -> str:
 
 
 def up(args: argparse.Namespace) -> int:
-    work = Path(args.dir).resolve()
-    work.mkdir(parents=True, exist_ok=True)
+    work = _workdir(args)
     with MotoServer() as moto:
         lab = build(args, moto.endpoint)
         conf = work / "ossec.conf"

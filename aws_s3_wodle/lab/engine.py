@@ -45,12 +45,23 @@ class DatagramEngine:
                 return
             if data == b"\0stop":
                 return
-            self.datagrams.append(data)
-            self.last_at = time.monotonic()
-            if self.first_at is None:
-                self.first_at = self.last_at
+            self.received(data)
             if self.rate:
                 time.sleep(1.0 / self.rate)
+
+    def received(self, data: bytes) -> None:
+        """Keep one datagram and when it came (a subclass may only count them: see bench/)."""
+        self.datagrams.append(data)
+        self.last_at = time.monotonic()
+        if self.first_at is None:
+            self.first_at = self.last_at
+
+    def wait_for(self, count: int, timeout: float) -> list[bytes]:
+        """What arrived, once `count` datagrams have or `timeout` seconds passed (the caller checks how many)."""
+        deadline = time.monotonic() + timeout
+        while len(self.datagrams) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.datagrams
 
     def stop(self) -> None:
         """Drain what is queued, then close and remove the socket (an engine going away)."""

@@ -40,6 +40,14 @@ def lab_client(service: str, endpoint: str, region: str) -> Any:
                         aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
 
 
+def wodle_conf(blocks: str, interval: str = "5m") -> str:
+    """An ossec.conf with one enabled aws-s3 wodle that runs `blocks` (their XML, indented four spaces) at
+    start, then every `interval`: what every lab hands the wodle."""
+    return ("<ossec_config>\n  <wodle name=\"aws-s3\">\n    <disabled>no</disabled>\n"
+            f"    <interval>{interval}</interval>\n    <run_on_start>yes</run_on_start>\n"
+            f"{blocks}\n  </wodle>\n</ossec_config>\n")
+
+
 @dataclass
 class LabObject:
     key: str
@@ -142,20 +150,12 @@ class SecurityLakeLab:
         return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
     def ossec_conf(self, interval: str = "5m") -> str:
-        return f"""<ossec_config>
-  <wodle name="aws-s3">
-    <disabled>no</disabled>
-    <interval>{interval}</interval>
-    <run_on_start>yes</run_on_start>
-    <subscriber type="security_lake">
+        return wodle_conf(f"""    <subscriber type="security_lake">
       <sqs_name>{self.queue_name}</sqs_name>
       <iam_role_arn>{self.role_arn}</iam_role_arn>
       <iam_role_duration>3600</iam_role_duration>
       <external_id>{self.external_id}</external_id>
-    </subscriber>
-  </wodle>
-</ossec_config>
-"""
+    </subscriber>""", interval)
 
 
 def find_samples(shared: Optional[Path] = None) -> list[Path]:
