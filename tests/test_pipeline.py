@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import random
 import threading
 import time
@@ -165,21 +166,18 @@ def test_a_stopped_pipelined_run_hands_back_every_unfinished_message_and_resumes
 
 # --- the pipelined run's edges, one by one (moto's server over HTTP; sinks and decoders of our own) --------
 
-def _s3_and_queue(sqs, moto_server, messages, timeout=60):  # noqa: F811
-    """A bucket with a 1-byte object per key, and a queue with one S3 notification per list of keys."""
+def _s3_and_queue(sqs, moto_server, messages):  # noqa: F811
+    """A bucket with a 1-byte object per key, and a queue with one S3 notification per list of keys;
+    (the S3 client, the queue). test_delivery._notified_objects with several objects per message."""
     import uuid
 
-    import boto3
-
-    from aws_s3_wodle.lab.security_lake import lab_env
+    from aws_s3_wodle.lab.security_lake import lab_client
 
     from .test_delivery import _queue
-    env = lab_env(moto_server.endpoint, "us-east-1")
-    s3 = boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="us-east-1",
-                      aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    s3 = lab_client("s3", moto_server.endpoint, "us-east-1")
     bucket = f"bucket-{uuid.uuid4().hex[:10]}"
     s3.create_bucket(Bucket=bucket)
-    queue = _queue(sqs, 0, timeout=timeout)
+    queue = _queue(sqs, 0, timeout=60)
     for keys in messages:
         for key in keys:
             s3.put_object(Bucket=bucket, Key=key, Body=b"x")
@@ -191,40 +189,25 @@ def _s3_and_queue(sqs, moto_server, messages, timeout=60):  # noqa: F811
 
 class _Objects:
     """A decoder of ours: `batches` batches of 2 events per object, `pause` s apart (or {key: s}); records
-    which objects started, which are being decoded at once (the peak), and that every decoder was closed."""
+    which objects started, how many are being decoded at once (`gauge`), and that every decoder was closed."""
 
     def __init__(self, batches=2, pause=0.0, corrupt=()):
         self.batches, self.pause, self.corrupt = batches, pause, set(corrupt)
-        self.started, self.closed, self.active, self.peak = [], [], 0, 0
-        self.lock = threading.Lock()
+        self.started, self.closed = [], []
+        self.gauge = Concurrency()
 
     def __call__(self, spool, ref):
         from aws_s3_wodle.formats import DecodeError
-        with self.lock:
-            self.started.append(ref.key)
-            self.active += 1
-            self.peak = max(self.peak, self.active)
+        self.started.append(ref.key)
         try:
-            for i in range(self.batches):
-                time.sleep(self.pause.get(ref.key, 0.0) if isinstance(self.pause, dict) else self.pause)
-                if ref.key in self.corrupt:
-                    raise DecodeError("garbled page")
-                yield [f'{{"{ref.key}":{2 * i}}}'.encode(), f'{{"{ref.key}":{2 * i + 1}}}'.encode()]
+            with self.gauge:
+                for i in range(self.batches):
+                    time.sleep(self.pause.get(ref.key, 0.0) if isinstance(self.pause, dict) else self.pause)
+                    if ref.key in self.corrupt:
+                        raise DecodeError("garbled page")
+                    yield [f'{{"{ref.key}":{2 * i}}}'.encode(), f'{{"{ref.key}":{2 * i + 1}}}'.encode()]
         finally:
-            with self.lock:
-                self.active -= 1
-                self.closed.append(ref.key)
-
-
-class _Collect:
-    def __init__(self):
-        self.events, self.lock = [], threading.Lock()
-
-    def send_batch(self, events, origin):
-        from aws_s3_wodle.sinks import SendResult
-        with self.lock:
-            self.events.extend(events)
-        return SendResult(sent=len(events))
+            self.closed.append(ref.key)
 
 
 def _run(queue, s3, decoder, sink, tmp_path, stop=None, **options):
@@ -273,8 +256,7 @@ def test_one_object_named_by_two_messages_at_once_is_sent_once(lab, engine, tmp_
     proc = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1", "--batch-size", "100",
                      "--parallel-objects", "2")
     assert proc.returncode == 0, proc.stderr
-    got = _wait(engine, obj.rows)
-    uids = collections.Counter(json.loads(d[len(HEADER):])["metadata"]["uid"] for d in got)
+    uids = collections.Counter(e["metadata"]["uid"] for e in received_events(engine, obj.rows, wait=10))
     assert len(uids) == obj.rows and set(uids.values()) == {1}
     assert "2 messages (2 deleted), 1 objects, 1 already delivered (not resent)" in proc.stderr
     assert lab.queue_depth() == 0
@@ -283,7 +265,7 @@ def test_one_object_named_by_two_messages_at_once_is_sent_once(lab, engine, tmp_
 def test_a_stop_between_objects_starts_no_new_object(sqs, moto_server, tmp_path):  # noqa: F811
     """SIGTERM once an object's last batch is out: that object completes, no other object starts (not even
     the next one of a message half submitted), and what is unfinished goes back to the queue at once."""
-    from .test_delivery import _visible
+    from .test_delivery import _Collect, _visible
     s3, queue = _s3_and_queue(sqs, moto_server, [["a", "b", "c", "d"]])
     stop = threading.Event()
 
@@ -305,12 +287,12 @@ def test_a_stop_between_objects_starts_no_new_object(sqs, moto_server, tmp_path)
 def test_skip_on_error_no_ends_a_pipelined_run_at_the_first_failure(sqs, moto_server, tmp_path, caplog):  # noqa: F811
     """skip_on_error 'no' (the Wazuh drop-in's default) keeps the objects in flight: the run stops starting
     objects at the first failure, finishes what is in flight, and leaves the rest in the queue."""
-    from .test_delivery import _visible
+    from .test_delivery import _Collect, _visible
     s3, queue = _s3_and_queue(sqs, moto_server, [["good"], ["bad"], ["c"], ["d"], ["e"]])
     decoder, sink = _Objects(batches=3, pause=0.3, corrupt={"bad"}), _Collect()
     run = _run(queue, s3, decoder, sink, tmp_path, skip_on_error=False)
     stats = run.run()
-    assert decoder.peak == 2  # pipelined, not the serial loop
+    assert decoder.gauge.peak == 2  # pipelined, not the serial loop
     assert sorted(decoder.started) == ["bad", "good"]
     assert stats.errors == 1 and stats.deleted == 1 and len(sink.events) == 6  # "good" finished and acknowledged
     assert "Ending the run at the first failure (skip_on_error is 'no')" in caplog.text
@@ -322,6 +304,7 @@ def test_a_message_is_deleted_only_after_every_event_of_its_objects_was_accepted
                                                                                   tmp_path):
     """Objects of several messages end in another order than they started: each message is deleted after the
     sink accepted the last batch of each of its objects, never before, and each exactly once."""
+    from .test_delivery import _Collect
     messages = [["m0-slow", "m0-fast"], ["m1-fast"], ["m2-mid", "m2-fast", "m2-slow"], ["m3-fast"]]
     s3, queue = _s3_and_queue(sqs, moto_server, messages)
     pause = {k: {"slow": 0.4, "mid": 0.2, "fast": 0.0}[k.split("-")[1]] for keys in messages for k in keys}
@@ -344,7 +327,7 @@ def test_a_message_is_deleted_only_after_every_event_of_its_objects_was_accepted
 
     queue.delete = recording_delete
     stats = _run(queue, s3, decoder, Sink(), tmp_path, parallel_objects=3).run()
-    assert stats.deleted == 4 and decoder.peak >= 2
+    assert stats.deleted == 4 and decoder.gauge.peak >= 2
     assert sorted(keys for keys, _ in deleted) == sorted(messages)
     for keys, at in deleted:
         assert all(accepted[k] < at for k in keys), (keys, at, accepted)
@@ -354,18 +337,19 @@ def test_a_message_is_deleted_only_after_every_event_of_its_objects_was_accepted
 def test_a_pipelined_run_receives_only_what_it_can_start(sqs, moto_server, tmp_path):  # noqa: F811
     """A message received but not started waits in our hands while another consumer could take it: each
     receive asks for at most the free object slots."""
+    from .test_delivery import _Collect
     s3, queue = _s3_and_queue(sqs, moto_server, [[f"k{i}"] for i in range(6)])
     decoder = _Objects(batches=2, pause=0.2)
     asks = []
     receive = queue.receive
 
     def recording_receive():
-        asks.append((decoder.active, queue.max_messages))
+        asks.append((decoder.gauge.running, queue.max_messages))
         return receive()
 
     queue.receive = recording_receive
     stats = _run(queue, s3, decoder, _Collect(), tmp_path).run()
-    assert stats.deleted == 6 and decoder.peak == 2
+    assert stats.deleted == 6 and decoder.gauge.peak == 2
     assert all(active + asked <= 2 for active, asked in asks), asks
 
 
@@ -379,7 +363,7 @@ def test_a_stop_during_a_download_backoff_hands_the_message_back(sqs, moto_serve
     from aws_s3_wodle.lab.faults import FaultProxy, Rule
     from aws_s3_wodle.lab.security_lake import lab_env
 
-    from .test_delivery import _visible
+    from .test_delivery import _Collect, _visible
     _, queue = _s3_and_queue(sqs, moto_server, [["slow"]])
     with FaultProxy(moto_server.endpoint, (Rule("s3", "GetObject", status=503, code="SlowDown"),)) as proxy:
         env = lab_env(moto_server.endpoint, "us-east-1")
