@@ -59,9 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--convert-threads", type=int, default=0, choices=range(0, 65), metavar="{0..64}",
                    help="threads converting Parquet batches to JSON, shared by all objects (default 0: one per "
                         "core, 2 to 4)")
-    p.add_argument("--parallel-objects", type=int, default=1, choices=range(0, 33), metavar="{0..32}",
-                   help="objects delivered at once, their downloads, decoding and sending overlapping, e.g. 2 on "
-                        "2 cores (default %(default)s: one object at a time, the mode the fault suite proves)")
+    p.add_argument("--parallel-objects", type=int, default=2, choices=range(0, 33), metavar="{0..32}",
+                   help="objects delivered at once, their downloads, decoding and sending overlapping (default "
+                        "%(default)s, for 2 cores; 1: one object at a time)")
     p.add_argument("--engine-retry", type=seconds, default=30.0,
                    help="seconds to keep retrying when the engine's socket refuses (default %(default)s)")
     p.add_argument("--metrics-file", help="write Prometheus metrics (text format) to this file after every run")

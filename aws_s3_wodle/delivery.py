@@ -9,16 +9,19 @@
 Failures come back as an Outcome with their class (dispositions.py), never as an exception, except
 the two that must end the run: SinkError (the engine does not take events) and Interrupted (stop asked).
 In both cases the progress recorded so far stands, so the next attempt resumes after the last batch
-the sink accepted. This is the unit a pipelined run can call for several objects at once.
+the sink accepted. This is the unit a pipelined run can call for several objects at once; two calls
+for the same object (notified twice) take turns, so the second finds it delivered instead of sending
+it again beside the first.
 """
 from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 from typing import Any, BinaryIO, Callable, Iterator, Optional
 
 from .delivered import NoStore, ObjectId
-from .dispositions import CORRUPT, Outcome, class_of
+from .dispositions import CORRUPT, THROTTLED, Outcome, class_of
 from .errors import ObjectError, WodleError
 from .fetch import download
 from .formats import DecodeError
@@ -46,8 +49,29 @@ class ObjectDelivery:
         self.store = store or NoStore()
         self.stop = stop or threading.Event()
         self.spool_dir = spool_dir
+        self.delivering: set[tuple[str, str]] = set()  # (bucket, key) of the objects being delivered now
+        self.turns = threading.Condition()
 
     def deliver(self, ref: ObjectRef) -> Outcome:
+        with self._turn(ref):
+            return self._deliver(ref)
+
+    @contextmanager
+    def _turn(self, ref: ObjectRef) -> Iterator[None]:
+        """One delivery of an object at a time (whatever its version: the store tells them apart after)."""
+        key = (ref.bucket, ref.key)
+        with self.turns:
+            while key in self.delivering:
+                self.turns.wait()
+            self.delivering.add(key)
+        try:
+            yield
+        finally:
+            with self.turns:
+                self.delivering.discard(key)
+                self.turns.notify_all()
+
+    def _deliver(self, ref: ObjectRef) -> Outcome:
         oid = ObjectId.of(ref)
         if oid and self.store.is_delivered(oid):
             return self._skip(ref)
@@ -55,6 +79,8 @@ class ObjectDelivery:
         try:
             fetched = download(self.s3, ref, self.spool_dir, stop=self.stop)
         except ObjectError as exc:
+            if self.stop.is_set() and class_of(exc.kind) is THROTTLED:  # its retries were cut short by the stop
+                raise Interrupted(f"stopped while downloading {ref}; it is tried again on the next run") from None
             return Outcome(False, class_of(exc.kind), exc.reason)
         with fetched:
             if oid is None:
@@ -80,8 +106,10 @@ class ObjectDelivery:
             self._count(resumed=1)
         position = sent = sent_bytes = oversized = discarded = 0  # position: events of the object handled so far
         recorded_in = None
+        batches = None
         try:
-            for batch in self.decoder(spool, ref):
+            batches = self.decoder(spool, ref)
+            for batch in batches:
                 if self.stop.is_set():
                     raise Interrupted(f"stopped in the middle of {ref} after {position} events; it resumes there "
                                       "on the next run")
@@ -96,17 +124,20 @@ class ObjectDelivery:
                 sent_bytes += result.bytes
                 oversized += result.oversized
                 recorded_in = result.recorded_in or recorded_in
-                self.stats.in_flight_events = sent  # progress of the object being delivered (progress.py)
+                self._count(in_flight_events=result.sent)  # progress of the objects being delivered (progress.py)
                 if oid:
                     self.store.save_progress(oid, position)  # the checkpoint: at most this batch is resent
         except DecodeError as exc:
             return Outcome(False, CORRUPT, f"cannot decode after {position} events: {exc}")
         finally:
-            self.stats.in_flight_events = 0
-            self._count(events=sent, bytes=sent_bytes, oversized=oversized, discarded=discarded)
+            self._count(in_flight_events=-sent, events=sent, bytes=sent_bytes, oversized=oversized,
+                        discarded=discarded)
             if oversized:
                 log.error("%d events of %s are over the engine's datagram limit: not sent, recorded whole in %s",
                           oversized, ref, recorded_in)
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()  # before the spool is closed: no decoding thread may still read it
         if position < resume:
             log.warning("%s has %d events, fewer than the %d recorded as delivered: it changed; nothing resent",
                         ref, position, resume)

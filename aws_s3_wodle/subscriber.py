@@ -30,7 +30,7 @@ from .delivery import Decoder, Interrupted, ObjectDelivery
 from .dispositions import UNPARSEABLE, Outcome, is_transient
 from .errors import AwsAccessError
 from .notifications import NotificationError, parse_body
-from .sources.sqs import Message, SqsQueue
+from .sources.sqs import BATCH as SQS_BATCH, Message, SqsQueue
 from .stats import RunStats
 from .visibility import LeaseKeeper
 
@@ -52,7 +52,7 @@ class RunOptions:
     skip_on_error: bool = True
     state_dir: Optional[str] = None
     receive_retries: int = 3        # tries again after a throttled / failing receive (on top of botocore's)
-    parallel_objects: int = 1       # objects in flight at once (pipeline.py); 1: one object at a time
+    parallel_objects: int = 2       # objects in flight at once (pipeline.py); 1 (or 0): one object at a time
 
     def for_block(self, block: Any) -> "RunOptions":
         """These options with the block's own delivery settings (config.SqsDelivery) where it has them."""
@@ -85,7 +85,7 @@ class SubscriberRun:
                                  spool_dir=self.options.spool_dir)
         waiting: deque[Message] = deque()
         current: Optional[Message] = None
-        if self.options.parallel_objects > 1 and self.options.skip_on_error:
+        if self.options.parallel_objects > 1:
             return self._run_pipelined(objects, waiting)
         try:
             for batch in self._receive_batches():
@@ -108,9 +108,11 @@ class SubscriberRun:
         """The same loop with `parallel_objects` objects in flight, each decoded ahead of its sending.
 
         Messages are still settled one by one by `settle`, when all their objects are done, in whatever
-        order they complete; a fatal error (sink, stop) aborts the objects in flight, unsettled.
+        order they complete. A fatal error (the sink gave up, a stop) aborts the objects in flight, unsettled;
+        an error of this thread (receiving) lets them finish first; a second signal leaves them at once.
+        With skip_on_error 'no', no object starts after the first failure (pipeline.py).
         """
-        from .pipeline import DEFAULT_DEPTH, ObjectPipeline, abortable
+        from .pipeline import DEFAULT_DEPTH, ObjectPipeline, OneBatchAtATime, abortable
         from .overlap import prefetched
         settled: set[str] = set()
         in_hand: list[Message] = []
@@ -119,29 +121,51 @@ class SubscriberRun:
             settled.add(message.message_id)
             return self.settle(message, outcomes)
 
-        pipeline: ObjectPipeline = ObjectPipeline(self.options.parallel_objects, objects.deliver, settle)
+        pipeline: ObjectPipeline = ObjectPipeline(self.options.parallel_objects, objects.deliver, settle,
+                                                  stop=self.stop, failed=lambda outcome: not outcome.delivered,
+                                                  halt_on_failure=not self.options.skip_on_error)
         decode = objects.decoder
         objects.decoder = lambda spool, ref: abortable(prefetched(decode(spool, ref), DEFAULT_DEPTH), pipeline.abort)
-        self.queue.max_messages = max(self.queue.max_messages, pipeline.objects)
+        objects.sink = OneBatchAtATime(objects.sink, pipeline.abort)
+        self.queue.max_messages = min(pipeline.room(), SQS_BATCH)  # receive only what can start now
         try:
             for batch in self._receive_batches():
                 waiting.extend(batch)
-                while waiting and not self.stop.is_set() and pipeline.fatal is None:
+                while waiting and not pipeline.halted:
                     message = waiting.popleft()
                     in_hand.append(message)
-                    refs, _ = self._announced(message, settle)
+                    refs, acknowledged = self._announced(message, settle)
                     if refs is not None:
                         pipeline.submit(message, refs)
+                    elif not acknowledged and not self.options.skip_on_error:
+                        pipeline.give_up()
                     pipeline.reap()
-                if self.stop.is_set() or pipeline.fatal is not None:
+                if not pipeline.wait_for_room():
                     break
-                pipeline.wait_for_room()  # receive no message before an object of it can start
-            pipeline.finish()
-            if self.stop.is_set():
-                log.info("Stop requested: ending the run of %s", self.label)
-        except BaseException:
-            pipeline.close()
+                self.queue.max_messages = min(pipeline.room(), SQS_BATCH)
+            try:
+                pipeline.finish()
+            finally:
+                if pipeline.gave_up:
+                    log.error("Ending the run at the first failure (skip_on_error is 'no')")
+                if self.stop.is_set():
+                    log.info("Stop requested: ending the run of %s", self.label)
+        except KeyboardInterrupt:
+            pipeline.close(wait=False)
             raise
+        except BaseException as exc:
+            if pipeline.fatal is None and not pipeline.abort.is_set():
+                # this thread's own error (e.g. SQS refusing receives): the objects in flight are delivered
+                # and acknowledged first, so the next run does not send them again
+                try:
+                    pipeline.finish()
+                except KeyboardInterrupt:
+                    pipeline.close(wait=False)
+                    raise
+                except Exception:  # noqa: BLE001 - the run ends with the first error
+                    pass
+            pipeline.close()
+            raise exc
         finally:
             self._end([m for m in in_hand if m.message_id not in settled] + list(waiting))
         return self.stats

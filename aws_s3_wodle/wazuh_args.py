@@ -271,7 +271,7 @@ def run_namespace(args: argparse.Namespace, wodle: Wodle, run: dict[str, Any]) -
                               state_dir=args.state_dir, debug=run["debug"], sqs_wait=args.sqs_wait,
                               batch_size=args.batch_size, keep_nulls=args.keep_nulls, engine_retry=args.engine_retry,
                               reparse=bool(run.get("reparse")), metrics_file=args.metrics_file,
-                              parallel_objects=1, convert_threads=0)  # cli.py's defaults
+                              parallel_objects=2, convert_threads=0)  # cli.py's defaults
 
 
 def main(argv: Sequence[str]) -> int:

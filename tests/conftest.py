@@ -82,7 +82,8 @@ def pytest_terminal_summary(terminalreporter):
     table = getattr(sys.modules.get("tests.test_faults"), "TABLE", None)
     if table:
         terminalreporter.section("delivery under faults")
-        terminalreporter.write_line("| fault | events expected | delivered | duplicates | lost |")
-        terminalreporter.write_line("|---|---|---|---|---|")
-        for fault, expected, delivered, duplicates, lost in table:
-            terminalreporter.write_line(f"| {fault} | {expected} | {delivered} | {duplicates} | {lost} |")
+        terminalreporter.write_line("| fault | mode (--parallel-objects) | events expected | delivered | duplicates "
+                                    "| lost |")
+        terminalreporter.write_line("|---|---|---|---|---|---|")
+        for fault, mode, expected, delivered, duplicates, lost in table:
+            terminalreporter.write_line(f"| {fault} | {mode} | {expected} | {delivered} | {duplicates} | {lost} |")

@@ -4,6 +4,10 @@ proxy of ours (aws_s3_wodle/lab/faults.py), and real Unix datagram sockets as th
 Each test counts what the engine received per event uid (`metadata.uid` is unique per generated row):
 expected, delivered, duplicates, lost. The figures are collected in TABLE, which conftest.py prints in
 the summary of every pytest run ("delivery under faults").
+
+Every scenario runs in both modes of a run (the `mode` fixture): serial (`--parallel-objects 1`, one
+object at a time) and pipelined (`--parallel-objects 2`, the default: two objects in flight, each decoded
+ahead of its sending, messages received two at a time and settled in whatever order their objects end).
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +25,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Optional
 from urllib.parse import quote_plus
 
@@ -36,7 +42,19 @@ from aws_s3_wodle.lab.security_lake import SecurityLakeLab, lab_env
 from .conftest import run_wodle
 
 HEADER = b"1:Wazuh-AWS:"
-TABLE: list[tuple[str, int, int, int, int]] = []
+TABLE: list[tuple[str, str, int, int, int, int]] = []
+
+# The two modes of a subscriber run and their --parallel-objects: the serial loop, and the pipelined default.
+MODES = {"serial": 1, "pipelined": 2}
+
+
+@pytest.fixture(params=list(MODES))
+def mode(request) -> str:
+    return request.param
+
+
+def parallel(mode: str) -> tuple[str, str]:
+    return ("--parallel-objects", str(MODES[mode]))
 
 
 # --- helpers
@@ -67,15 +85,17 @@ def expected_uids(*objects) -> set[str]:
     return {f"{seed}-{i}" for seed, rows in objects for i in range(rows)}
 
 
-def account(fault: str, expected: set[str], got: collections.Counter) -> tuple[int, int, int]:
-    """Record one row of the table; returns (delivered, duplicates, lost)."""
+def account(fault: str, expected: set[str], got: collections.Counter,
+            mode: str = "pipelined") -> tuple[int, int, int]:
+    """Record one row of the table (one per scenario and mode; by default the CLI's own, pipelined);
+    returns (delivered, duplicates, lost)."""
     delivered = sum(got[u] for u in expected)
     duplicates = sum(got[u] - 1 for u in expected if got[u] > 1)
     lost = sum(1 for u in expected if got[u] == 0)
     unexpected = set(got) - expected
     assert not unexpected, f"events nobody sent: {sorted(unexpected)[:5]}"
-    TABLE.append((fault, len(expected), delivered, duplicates, lost))
-    print(f"\n{fault}: expected {len(expected)}, delivered {delivered}, duplicates {duplicates}, lost {lost}")
+    TABLE.append((fault, f"{mode} ({MODES[mode]})", len(expected), delivered, duplicates, lost))
+    print(f"\n{fault} [{mode}]: expected {len(expected)}, delivered {delivered}, duplicates {duplicates}, lost {lost}")
     return delivered, duplicates, lost
 
 
@@ -109,23 +129,25 @@ def errors_about(stderr: str, key: str) -> list[str]:
 
 # --- the faults
 
-def test_sigkill_mid_object_resumes_with_at_most_one_batch_resent(lab, tmp_path):
-    """Killed with SIGKILL half-way through a large object: the next run resumes at the last checkpoint."""
+def test_sigkill_mid_object_resumes_with_at_most_one_batch_resent(lab, tmp_path, mode):
+    """Killed with SIGKILL half-way through large objects: the next run resumes each at its last checkpoint,
+    so an object sends again at most the one batch it was sending (pipelined: both objects are in flight)."""
     batch = 500
-    big = lab.add_generated(6000, seed=11)
-    small = lab.add_generated(300, seed=12)
+    objects = {11: lab.add_generated(6000, seed=11), 12: lab.add_generated(3000, seed=12)}
     conf = write_conf(tmp_path, lab, visibility_timeout=2)
     sock = str(tmp_path / "queue")
-    with DatagramEngine(sock, rate=2000) as engine:  # 6000 events take about 3 s: time to kill in the middle
-        proc = start_wodle(lab, conf, "--socket", sock, "--sqs-wait", "1", "--batch-size", str(batch))
+    with DatagramEngine(sock, rate=2000) as engine:  # 9000 events take about 4.5 s: time to kill in the middle
+        proc = start_wodle(lab, conf, "--socket", sock, "--sqs-wait", "1", "--batch-size", str(batch),
+                           *parallel(mode))
         deadline = time.monotonic() + 60
         while len(engine.datagrams) < 2250 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
         settle(engine)
-        at_kill = len(engine.datagrams)
-        assert 2250 <= at_kill < big.rows, f"the kill did not land mid-object ({at_kill} events)"
+        at_kill = collections.Counter(int(u.split("-")[0]) for u in uids(engine))
+        assert sum(at_kill.values()) >= 2250 and all(at_kill[s] < o.rows for s, o in objects.items()), \
+            f"the kill did not land mid-object ({dict(at_kill)} events)"
         engine.rate = None
         # the killed run's message comes back after its 2 s visibility: wait until nothing is in flight, so
         # the new run sees it whatever the machine's load (a timing window here made the test flaky)
@@ -134,20 +156,84 @@ def test_sigkill_mid_object_resumes_with_at_most_one_batch_resent(lab, tmp_path)
                 QueueUrl=lab.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
         )["Attributes"]["ApproximateNumberOfMessagesNotVisible"]):
             time.sleep(0.2)
-        second = run_wodle(lab, conf, "--once", "--socket", sock, "--sqs-wait", "2", "--batch-size", str(batch))
+        second = run_wodle(lab, conf, "--once", "--socket", sock, "--sqs-wait", "2", "--batch-size", str(batch),
+                           *parallel(mode))
         settle(engine)
     assert second.returncode == 0, second.stderr
-    assert "Resuming s3://" in second.stderr and "1 resumed" in second.stderr
+    # an object that had sent more than one batch has a checkpoint, and was not finished: it must resume there
+    started = [s for s, o in objects.items() if at_kill[s] > batch]
+    assert started
+    for seed in started:
+        assert f"Resuming s3://{lab.bucket}/{objects[seed].key} after " in second.stderr, second.stderr
     got = uids(engine)
-    delivered, duplicates, lost = account("SIGKILL mid-object, then a new run", expected_uids((11, big.rows),
-                                                                                            (12, small.rows)), got)
-    print(f"SIGKILL after {at_kill} events; rows resent after the restart: {duplicates} (batch size {batch})")
+    delivered, duplicates, lost = account("SIGKILL mid-object, then a new run",
+                                          expected_uids(*((s, o.rows) for s, o in objects.items())), got, mode=mode)
+    resent = {s: sum(n - 1 for u, n in got.items() if u.startswith(f"{s}-") and n > 1) for s in objects}
+    print(f"SIGKILL after {dict(at_kill)} events per object; rows resent after the restart: {resent} "
+          f"(batch size {batch})")
     assert lost == 0
-    assert duplicates <= batch
+    assert all(n <= batch for n in resent.values())  # at most the batch in flight, per object
+    assert duplicates <= batch * MODES[mode]  # serial: one object in flight at the kill, so one batch in all
     assert lab.queue_depth() == 0
 
 
-def test_engine_down_for_the_first_seconds(lab, tmp_path):
+def test_a_second_sigterm_stops_at_once_while_the_engine_takes_nothing(lab, tmp_path, mode):
+    """The engine stops reading (its queue is full): the sink backs off, for up to 5 minutes. A first SIGTERM
+    waits for the object being sent; a second one stops at once, whatever is in flight: exit 130, nothing
+    acknowledged, the messages handed back at once, and the next run resumes each object at its checkpoint."""
+    batch = 200
+    objects = {s: lab.add_generated(2000, seed=s) for s in (13, 14)}
+    conf = write_conf(tmp_path, lab)
+    stuck = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # bound, never read while the wodle runs
+    stuck.bind(str(tmp_path / "stuck"))
+    proc = start_wodle(lab, conf, "--socket", str(tmp_path / "stuck"), "--sqs-wait", "1", "--batch-size", str(batch),
+                       *parallel(mode))
+    busy, lines = threading.Event(), []
+
+    def read_stderr() -> None:
+        for line in proc.stderr:
+            lines.append(line)
+            if "the engine is busy" in line:
+                busy.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert busy.wait(60), "".join(lines)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)  # at once: not after the sink's 5 minutes of backing off
+    finally:
+        proc.kill()
+        reader.join(10)
+        stuck.setblocking(False)
+        first = []
+        while True:
+            try:
+                first.append(stuck.recv(1 << 17))
+            except BlockingIOError:
+                break
+        stuck.close()
+    stderr = "".join(lines)
+    assert proc.returncode == 130, stderr
+    assert "Stopped at once by a second signal" in stderr and "Traceback" not in stderr
+    attributes = lab.client("sqs").get_queue_attributes(QueueUrl=lab.queue_url, AttributeNames=["All"])["Attributes"]
+    assert int(attributes["ApproximateNumberOfMessages"]) == len(objects)  # none deleted; visible again at once
+    with DatagramEngine(str(tmp_path / "queue")) as engine:
+        second = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1", "--batch-size",
+                           str(batch), *parallel(mode))
+        settle(engine)
+    assert second.returncode == 0, second.stderr
+    got = uids(SimpleNamespace(datagrams=first), engine)  # what the stuck socket held, and the new run's
+    _, duplicates, lost = account("engine stops reading; SIGTERM, then a second SIGTERM; then a new run",
+                                  expected_uids(*((s, o.rows) for s, o in objects.items())), got, mode=mode)
+    resent = {s: sum(n - 1 for u, n in got.items() if u.startswith(f"{s}-") and n > 1) for s in objects}
+    assert lost == 0 and all(n <= batch for n in resent.values()), resent
+    assert lab.queue_depth() == 0
+
+
+def test_engine_down_for_the_first_seconds(lab, tmp_path, mode):
     objects = [lab.add_generated(400, seed=s) for s in (21, 22, 23)]
     conf = write_conf(tmp_path, lab)
     sock = str(tmp_path / "queue")
@@ -156,7 +242,8 @@ def test_engine_down_for_the_first_seconds(lab, tmp_path):
     timer.start()
     try:
         started = time.monotonic()
-        proc = run_wodle(lab, conf, "--once", "--socket", sock, "--sqs-wait", "1", "--engine-retry", "30")
+        proc = run_wodle(lab, conf, "--once", "--socket", sock, "--sqs-wait", "1", "--engine-retry", "30",
+                         *parallel(mode))
         settle(engine)
     finally:
         timer.cancel()
@@ -165,12 +252,12 @@ def test_engine_down_for_the_first_seconds(lab, tmp_path):
     assert time.monotonic() - started >= 2.0
     assert "is not accepting" in proc.stderr and "takes events again" in proc.stderr
     assert proc.stderr.count("is not accepting") == 1  # one outage, one warning
-    _, _, lost = account("engine socket down for the first 2 s", expected_uids(*((21 + i, o.rows) for i, o in
-                                                                                  enumerate(objects))), uids(engine))
-    assert lost == 0 and lab.queue_depth() == 0
+    expected = expected_uids(*((21 + i, o.rows) for i, o in enumerate(objects)))
+    _, duplicates, lost = account("engine socket down for the first 2 s", expected, uids(engine), mode=mode)
+    assert lost == 0 and duplicates == 0 and lab.queue_depth() == 0
 
 
-def test_throttling_and_server_errors_from_s3_and_sqs(lab, tmp_path):
+def test_throttling_and_server_errors_from_s3_and_sqs(lab, tmp_path, mode):
     objects = [lab.add_generated(150, seed=30 + i) for i in range(6)]
     bounded = objects[0].key
     rules = (
@@ -187,24 +274,30 @@ def test_throttling_and_server_errors_from_s3_and_sqs(lab, tmp_path):
     )
     conf = write_conf(tmp_path, lab, visibility_timeout=3)
     with FaultProxy(lab.endpoint, rules) as proxy, DatagramEngine(str(tmp_path / "queue")) as engine:
-        proc = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1", env=proxied(proxy))
+        proc = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1", *parallel(mode),
+                         env=proxied(proxy))
         settle(engine)
         faults = proxy.faults_seen()
-        gets_of_bounded = sum(1 for c in proxy.calls if c.operation == "GetObject" and c.key == bounded)
+        gets_of_bounded = [c.fault for c in proxy.calls if c.operation == "GetObject" and c.key == bounded]
     print(f"faults injected: {dict(faults)}")
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert gets_of_bounded == 3  # 2 refused, the 3rd attempt by botocore's retries
+    # 2 refused, then botocore's retries get it; each GET but the last was spoiled (retried only while failing)
+    assert gets_of_bounded[:2] == ["SlowDown", "SlowDown"] and gets_of_bounded[-1] is None
+    assert None not in gets_of_bounded[:-1]
+    if mode == "serial":  # the 3rd GET is the first the shared rules see; pipelined, another object's may come first
+        assert len(gets_of_bounded) == 3
     assert faults["s3:GetObject:SlowDown"] >= 3 and faults["s3:GetObject:InternalError"] >= 1
     assert faults["s3:GetObject:truncated"] >= 1  # resumed with a Range request
     assert sum(n for f, n in faults.items() if f.startswith("sqs:")) >= 2
     _, duplicates, lost = account("503 SlowDown / 500 / cut downloads on S3, 500/503 on SQS",
-                                  expected_uids(*((30 + i, o.rows) for i, o in enumerate(objects))), uids(engine))
+                                  expected_uids(*((30 + i, o.rows) for i, o in enumerate(objects))), uids(engine),
+                                  mode=mode)
     assert lost == 0 and duplicates == 0
     assert lab.queue_depth() == 0
 
 
-def test_retries_are_bounded_and_a_throttled_object_is_left_for_later(lab, tmp_path):
+def test_retries_are_bounded_and_a_throttled_object_is_left_for_later(lab, tmp_path, mode):
     """With AWS_MAX_ATTEMPTS=2 (honoured like the AWS CLI does): 2 attempts per call x 3 tries per object."""
     stuck = lab.add_generated(100, seed=80)
     late = lab.add_generated(100, seed=81)
@@ -212,7 +305,7 @@ def test_retries_are_bounded_and_a_throttled_object_is_left_for_later(lab, tmp_p
              Rule("s3", "GetObject", key=late.key, status=500, code="InternalError", message="oops", times=2))
     conf = write_conf(tmp_path, lab, visibility_timeout=1, dead_letter_after=1)
     with FaultProxy(lab.endpoint, rules) as proxy, DatagramEngine(str(tmp_path / "queue")) as engine:
-        proc = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1",
+        proc = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1", *parallel(mode),
                          env={**proxied(proxy), "AWS_MAX_ATTEMPTS": "2"})
         settle(engine)
         gets = collections.Counter(c.key for c in proxy.calls if c.operation == "GetObject")
@@ -228,32 +321,34 @@ def test_retries_are_bounded_and_a_throttled_object_is_left_for_later(lab, tmp_p
     assert lab.queue_depth() == 1  # the throttled object's message, for the next run
     time.sleep(1.2)  # S3 recovered; the message reappears and the next run delivers it
     with DatagramEngine(engine.path) as engine2:
-        again = run_wodle(lab, conf, "--once", "--socket", engine2.path, "--sqs-wait", "1")
+        again = run_wodle(lab, conf, "--once", "--socket", engine2.path, "--sqs-wait", "1", *parallel(mode))
         settle(engine2)
     assert again.returncode == 0, again.stderr
     _, duplicates, lost = account("S3 refusing one object on every call; next run after S3 recovers",
-                                  expected_uids((80, stuck.rows), (81, late.rows)), uids(engine, engine2))
+                                  expected_uids((80, stuck.rows), (81, late.rows)), uids(engine, engine2), mode=mode)
     assert lost == 0 and duplicates == 0
     assert lab.queue_depth() == 0
 
 
-def test_redelivered_notification_is_not_sent_again(lab, tmp_path):
+def test_redelivered_notification_is_not_sent_again(lab, tmp_path, mode):
     """Our delete fails (no retries left): the message comes back; the delivery state says delivered."""
     objects = [lab.add_generated(200, seed=40 + i) for i in range(2)]
     rules = (Rule("sqs", "DeleteMessage", status=500, code="InternalError", message="boom", times=1),)
     conf = write_conf(tmp_path, lab, visibility_timeout=1)
     env = {"AWS_MAX_ATTEMPTS": "1"}
     with FaultProxy(lab.endpoint, rules) as proxy, DatagramEngine(str(tmp_path / "queue")) as engine:
-        first = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1", env={**proxied(proxy), **env})
+        first = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1", *parallel(mode),
+                          env={**proxied(proxy), **env})
         time.sleep(1.5)  # the undeleted message reappears
-        second = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1",
+        second = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1", *parallel(mode),
                            env={**proxied(proxy), **env})
         settle(engine)
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert "recorded as delivered and will not be sent again" in first.stderr
     assert "1 already delivered (not resent)" in second.stderr and " 0 events" in second.stderr
     _, duplicates, lost = account("DeleteMessage fails, message redelivered",
-                                  expected_uids(*((40 + i, o.rows) for i, o in enumerate(objects))), uids(engine))
+                                  expected_uids(*((40 + i, o.rows) for i, o in enumerate(objects))), uids(engine),
+                                  mode=mode)
     assert lost == 0 and duplicates == 0
     assert lab.queue_depth() == 0
 
@@ -267,7 +362,7 @@ def _parquet_with_big_event(rows: int) -> bytes:
     return buf.getvalue()
 
 
-def test_bad_objects_and_bodies_between_good_ones(lab, tmp_path):
+def test_bad_objects_and_bodies_between_good_ones(lab, tmp_path, mode):
     good = [lab.add_generated(150, seed=50)]
     bad: dict[str, str] = {}  # key -> what the log must say
     lab.notify(missing := lab.key_for("CLOUD_TRAIL_MGMT", "2.0"), 10)
@@ -318,7 +413,7 @@ def test_bad_objects_and_bodies_between_good_ones(lab, tmp_path):
                                              "  </wodle>"))
     state = tmp_path / "state"
     with FaultProxy(lab.endpoint, rules) as proxy, DatagramEngine(str(tmp_path / "queue")) as engine:
-        args = ("--once", "--socket", engine.path, "--sqs-wait", "1", "--batch-size", "100")
+        args = ("--once", "--socket", engine.path, "--sqs-wait", "1", "--batch-size", "100", *parallel(mode))
         first = run_wodle(lab, conf, *args, env=proxied(proxy))
         settle(engine)
         after_first = len(engine.datagrams)
@@ -364,7 +459,7 @@ def test_bad_objects_and_bodies_between_good_ones(lab, tmp_path):
     expected = expected_uids(*((50 + i, 150) for i in range(4)), (95, 300)) | {"big-0", "big-2"}
     _, duplicates, lost = account("NoSuchKey, AccessDenied, KMS denied, gzip as Parquet, truncated and corrupt "
                                   "Parquet, JSON lines in a truncated gzip, non-JSON body, oversized event",
-                                  expected | partial | partial_log, got)
+                                  expected | partial | partial_log, got, mode=mode)
     assert lost == 0 and duplicates == 0
     # nothing stuck: good ones deleted, bad ones dead-lettered on their 2nd receive
     assert lab.queue_depth() == 0 and logs.queue_depth() == 0
@@ -373,17 +468,20 @@ def test_bad_objects_and_bodies_between_good_ones(lab, tmp_path):
 # --- the two scenarios that mostly wait on a slow engine run in the background, beside the others
 # (own queues, sockets and processes), so their ~25 s of waiting does not add to the suite's time.
 # They run in threads: no boto3 in them (its default session is not thread-safe); labs are built before.
+# Each consumer gets as many objects as it has in flight (--parallel-objects), smaller ones when there are
+# more, and sends in batches of 50, so its objects go out interleaved and each takes ~15 s in both modes.
 
-def _two_consumers(tmp_path: Path, lab) -> dict:
+def _two_consumers(tmp_path: Path, lab, mode: str) -> dict:
     """Visibility 5 s, objects that take ~15 s to deliver, two consumers on two 'hosts' (own state each)."""
     conf = write_conf(tmp_path, lab, visibility_timeout=5)
     with FaultProxy(lab.endpoint) as proxy, \
             DatagramEngine(str(tmp_path / "a" / "queue"), rate=SLOW_RATE) as engine_a, \
             DatagramEngine(str(tmp_path / "b" / "queue"), rate=SLOW_RATE) as engine_b:
-        a = start_wodle(lab, conf, "--socket", engine_a.path, "--sqs-wait", "1", endpoint=proxy.endpoint,
+        args = ("--sqs-wait", "1", "--batch-size", "50", *parallel(mode))
+        a = start_wodle(lab, conf, "--socket", engine_a.path, *args, endpoint=proxy.endpoint,
                         state=tmp_path / "a" / "state")
         time.sleep(1.0)
-        b = start_wodle(lab, conf, "--socket", engine_b.path, "--sqs-wait", "1", endpoint=proxy.endpoint,
+        b = start_wodle(lab, conf, "--socket", engine_b.path, *args, endpoint=proxy.endpoint,
                         state=tmp_path / "b" / "state")
         out_a, out_b = a.communicate(timeout=120), b.communicate(timeout=120)
         settle(engine_a, engine_b)
@@ -392,13 +490,13 @@ def _two_consumers(tmp_path: Path, lab) -> dict:
                 "renewals": proxy.count("sqs", "ChangeMessageVisibilityBatch"), "got": uids(engine_a, engine_b)}
 
 
-def _short_sessions(tmp_path: Path, lab) -> dict:
+def _short_sessions(tmp_path: Path, lab, mode: str) -> dict:
     """STS (through the proxy) grants 302 s sessions and refuses expired keys; a run of ~6 s at --debug 3."""
     conf = write_conf(tmp_path, lab, visibility_timeout=2)
     with FaultProxy(lab.endpoint, session_seconds=302) as proxy, \
             DatagramEngine(str(tmp_path / "queue"), rate=50) as engine:
         proc = start_wodle(lab, conf, "--socket", engine.path, "--sqs-wait", "1", "--debug", "3",
-                           endpoint=proxy.endpoint)
+                           "--batch-size", "50", *parallel(mode), endpoint=proxy.endpoint)
         time.sleep(2)
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode(errors="replace")
         out, err = proc.communicate(timeout=120)
@@ -409,7 +507,18 @@ def _short_sessions(tmp_path: Path, lab) -> dict:
                 "ages": [c.key_age for c in proxy.calls if c.key_age is not None], "got": uids(engine)}
 
 
-SLOW_ROWS, SLOW_RATE = 300, 20.0  # the engine reads 20 events/s and its queue holds 10: ~15 s per object
+SLOW_ROWS, SLOW_RATE = 300, 20.0  # the engine reads 20 events/s and its queue holds 10: ~15 s per consumer
+SESSION_ROWS = 300                # at 50 events/s: a run of ~6 s
+
+
+def _slow_objects(mode: str, base: int) -> list[tuple[int, int]]:
+    """(seed, rows) of the objects of one scenario: as many per consumer as it has in flight, ~SLOW_ROWS each."""
+    n = MODES[mode]
+    return [(base + 10 * n + i, SLOW_ROWS // n) for i in range(2 * n)]
+
+
+def _session_objects(mode: str) -> list[tuple[int, int]]:
+    return [(150 + 10 * MODES[mode] + i, SESSION_ROWS // 2) for i in range(2)]
 
 
 def _new_lab(moto_server) -> SecurityLakeLab:
@@ -420,47 +529,54 @@ def _new_lab(moto_server) -> SecurityLakeLab:
 
 @pytest.fixture(scope="module", autouse=True)
 def background(moto_server, tmp_path_factory):
-    two = _new_lab(moto_server)
-    for i in range(2):
-        two.add_generated(SLOW_ROWS, seed=60 + i)
-    short = _new_lab(moto_server)
-    short.add_generated(300, seed=70)
-    with ThreadPoolExecutor(2) as pool:
-        yield {"two_consumers": (two, pool.submit(_two_consumers, tmp_path_factory.mktemp("two-consumers"), two)),
-               "short_sessions": (short, pool.submit(_short_sessions, tmp_path_factory.mktemp("sessions"), short))}
+    jobs: dict = {}
+    with ThreadPoolExecutor(2 * len(MODES)) as pool:
+        for mode in MODES:
+            two = _new_lab(moto_server)
+            for seed, rows in _slow_objects(mode, 100):
+                two.add_generated(rows, seed=seed)
+            short = _new_lab(moto_server)
+            for seed, rows in _session_objects(mode):
+                short.add_generated(rows, seed=seed)
+            jobs[("two_consumers", mode)] = (two, pool.submit(
+                _two_consumers, tmp_path_factory.mktemp(f"two-consumers-{mode}"), two, mode))
+            jobs[("short_sessions", mode)] = (short, pool.submit(
+                _short_sessions, tmp_path_factory.mktemp(f"sessions-{mode}"), short, mode))
+        yield jobs
 
 
-def test_two_consumers_slow_engine_short_visibility(background):
+def test_two_consumers_slow_engine_short_visibility(background, mode):
     """Visibility 5 s, objects that take ~15 s to deliver, two consumers on two 'hosts': none sent twice."""
-    lab, future = background["two_consumers"]
+    lab, future = background[("two_consumers", mode)]
     r = future.result(timeout=180)
     assert r["codes"] == (0, 0), r["stderr"]
-    for count, span in r["engines"]:  # each consumer delivered one object, and it took > 2 visibility timeouts
+    for count, span in r["engines"]:  # each consumer delivered its objects, and they took > 2 visibility timeouts
         assert count == SLOW_ROWS and span > 12
     assert r["renewals"] >= 2 * 4
     _, duplicates, lost = account("visibility 5 s, 15 s per object, two consumers",
-                                  expected_uids(*((60 + i, SLOW_ROWS) for i in range(2))), r["got"])
+                                  expected_uids(*_slow_objects(mode, 100)), r["got"], mode=mode)
     assert lost == 0 and duplicates == 0
     assert lab.queue_depth() == 0
 
 
-def test_credentials_expiring_during_a_run_are_refreshed(background):
+def test_credentials_expiring_during_a_run_are_refreshed(background, mode):
     """The wodle refreshes assumed-role credentials 300 s before they expire, so each 302 s session is
     used for 2 s here; a run of ~6 s needs several AssumeRole calls and must never send an expired key."""
-    lab, future = background["short_sessions"]
+    lab, future = background[("short_sessions", mode)]
     r = future.result(timeout=180)
     assert r["code"] == 0, r["err"][-3000:]
     assert r["span"] > 5
     assert r["assume_calls"] >= 3, r["assume_calls"]
     assert r["expired"] == 0
-    # every SQS/S3 call (main thread and visibility thread) was signed with a key at most ~2 s old
+    # every SQS/S3 call (main thread, visibility thread, object threads) was signed with a key at most ~2 s old
     ages = r["ages"]
     print(f"AssumeRole calls: {r['assume_calls']}; calls signed with assumed keys: {len(ages)}, oldest key used: "
           f"{max(ages):.2f} s")
     assert len(ages) > 10 and max(ages) < 3.0, max(ages)
     for secret in r["secrets"] | {lab.external_id, "lab-secret-key"}:
         assert secret not in r["err"] and secret not in r["out"] and secret not in r["cmdline"]
-    _, duplicates, lost = account("role sessions usable 2 s, run of ~6 s", expected_uids((70, 300)), r["got"])
+    _, duplicates, lost = account("role sessions usable 2 s, run of ~6 s",
+                                  expected_uids(*_session_objects(mode)), r["got"], mode=mode)
     assert lost == 0 and duplicates == 0
 
 

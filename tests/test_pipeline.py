@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import random
 import threading
 import time
@@ -121,7 +122,7 @@ def test_a_bad_object_among_parallel_ones_keeps_only_its_message(lab, engine, tm
 
 
 def test_engine_down_with_parallel_objects_acknowledges_nothing(lab, tmp_path):
-    for i in range(3):
+    for i in range(4):
         lab.add_generated(200, seed=80 + i)
     conf = tmp_path / "ossec.conf"
     conf.write_text(lab.ossec_conf())
@@ -129,7 +130,12 @@ def test_engine_down_with_parallel_objects_acknowledges_nothing(lab, tmp_path):
                      "--engine-retry", "1", "--parallel-objects", "3")
     assert proc.returncode == 4, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert lab.queue_depth() == 3  # received, none deleted
+    assert lab.queue_depth() == 4  # none deleted
+    # the three objects in flight when the sink gave up were received once; the fourth never was: a run that
+    # ends receives nothing more (each receive counts towards the queue's redrive policy)
+    got = lab.client("sqs").receive_message(QueueUrl=lab.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                            MessageSystemAttributeNames=["ApproximateReceiveCount"])["Messages"]
+    assert sorted(int(m["Attributes"]["ApproximateReceiveCount"]) for m in got) == [1, 2, 2, 2]
 
 
 def test_a_stopped_pipelined_run_hands_back_every_unfinished_message_and_resumes(sqs, moto_server,  # noqa: F811
@@ -156,3 +162,217 @@ def test_a_stopped_pipelined_run_hands_back_every_unfinished_message_and_resumes
     assert stats.deleted == 5 and stats.resumed == len(first) // 2
     everything = collections.Counter(first + later)
     assert len(everything) == 15 and set(everything.values()) == {1}  # each event exactly once across the runs
+
+
+# --- the pipelined run's edges, one by one (moto's server over HTTP; sinks and decoders of our own) --------
+
+def _s3_and_queue(sqs, moto_server, messages):  # noqa: F811
+    """A bucket with a 1-byte object per key, and a queue with one S3 notification per list of keys;
+    (the S3 client, the queue). test_delivery._notified_objects with several objects per message."""
+    import uuid
+
+    from aws_s3_wodle.lab.security_lake import lab_client
+
+    from .test_delivery import _queue
+    s3 = lab_client("s3", moto_server.endpoint, "us-east-1")
+    bucket = f"bucket-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    queue = _queue(sqs, 0, timeout=60)
+    for keys in messages:
+        for key in keys:
+            s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+        sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps({"Records": [
+            {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": bucket}, "object": {"key": key}}}
+            for key in keys]}))
+    return s3, queue
+
+
+class _Objects:
+    """A decoder of ours: `batches` batches of 2 events per object, `pause` s apart (or {key: s}); records
+    which objects started, how many are being decoded at once (`gauge`), and that every decoder was closed."""
+
+    def __init__(self, batches=2, pause=0.0, corrupt=()):
+        self.batches, self.pause, self.corrupt = batches, pause, set(corrupt)
+        self.started, self.closed = [], []
+        self.gauge = Concurrency()
+
+    def __call__(self, spool, ref):
+        from aws_s3_wodle.formats import DecodeError
+        self.started.append(ref.key)
+        try:
+            with self.gauge:
+                for i in range(self.batches):
+                    time.sleep(self.pause.get(ref.key, 0.0) if isinstance(self.pause, dict) else self.pause)
+                    if ref.key in self.corrupt:
+                        raise DecodeError("garbled page")
+                    yield [f'{{"{ref.key}":{2 * i}}}'.encode(), f'{{"{ref.key}":{2 * i + 1}}}'.encode()]
+        finally:
+            self.closed.append(ref.key)
+
+
+def _run(queue, s3, decoder, sink, tmp_path, stop=None, **options):
+    from aws_s3_wodle.subscriber import RunOptions, SubscriberRun
+    opts = RunOptions(**{"wait_seconds": 0, "visibility_timeout": 60, "state_dir": str(tmp_path),
+                         "parallel_objects": 2, **options})
+    return SubscriberRun("test", queue, s3, decoder, sink, opts, stop or threading.Event())
+
+
+def test_an_engine_that_is_gone_is_waited_for_once_not_once_per_object_in_flight(sqs, moto_server,  # noqa: F811
+                                                                                 tmp_path):
+    """The sink retries a gone engine for --engine-retry seconds, then gives up. An object waiting for the
+    sink meanwhile must not start a wait of its own: the run ends at the first SinkError, nothing deleted,
+    every message handed back at once, and every decoder closed (no thread left reading a closed spool)."""
+    from .test_delivery import _visible
+    s3, queue = _s3_and_queue(sqs, moto_server, [["a"], ["b"]])
+
+    class Gone:
+        def __init__(self):
+            self.calls, self.lock = [], threading.Lock()
+
+        def send_batch(self, events, origin):
+            with self.lock:  # as AnalysisdSink: one connection, one batch at a time
+                self.calls.append(origin)
+                time.sleep(1.0)  # its retry window
+                raise SinkError("the engine's socket is not accepting after 1 s of retries")
+
+    sink, decoder = Gone(), _Objects(batches=10)
+    run = _run(queue, s3, decoder, sink, tmp_path)
+    with pytest.raises(SinkError):
+        run.run()
+    assert sorted(decoder.started) == ["a", "b"]  # both objects were in flight...
+    assert len(sink.calls) == 1  # ...and only one waited on the engine
+    assert sorted(decoder.closed) == ["a", "b"]
+    assert run.stats.deleted == 0 and run.stats.released == 2 and _visible(sqs, queue) == 2
+
+
+def test_one_object_named_by_two_messages_at_once_is_sent_once(lab, engine, tmp_path):
+    """SQS or S3 may notify twice; pipelined, both copies can be in flight together: one waits for the other,
+    then finds it delivered (the delivery state), so its events go out once and both messages are deleted."""
+    obj = lab.add_generated(3000, seed=90)
+    etag = lab.client("s3").head_object(Bucket=lab.bucket, Key=obj.key)["ETag"].strip('"')
+    lab.notify(obj.key, 0, etag)  # the same object (same version), notified again
+    conf = tmp_path / "ossec.conf"
+    conf.write_text(lab.ossec_conf())
+    proc = run_wodle(lab, conf, "--once", "--socket", engine.path, "--sqs-wait", "1", "--batch-size", "100",
+                     "--parallel-objects", "2")
+    assert proc.returncode == 0, proc.stderr
+    uids = collections.Counter(e["metadata"]["uid"] for e in received_events(engine, obj.rows, wait=10))
+    assert len(uids) == obj.rows and set(uids.values()) == {1}
+    assert "2 messages (2 deleted), 1 objects, 1 already delivered (not resent)" in proc.stderr
+    assert lab.queue_depth() == 0
+
+
+def test_a_stop_between_objects_starts_no_new_object(sqs, moto_server, tmp_path):  # noqa: F811
+    """SIGTERM once an object's last batch is out: that object completes, no other object starts (not even
+    the next one of a message half submitted), and what is unfinished goes back to the queue at once."""
+    from .test_delivery import _Collect, _visible
+    s3, queue = _s3_and_queue(sqs, moto_server, [["a", "b", "c", "d"]])
+    stop = threading.Event()
+
+    class StopAfterFirst(_Collect):
+        def send_batch(self, events, origin):
+            stop.set()
+            return super().send_batch(events, origin)
+
+    decoder = _Objects(batches=1, pause=0.3)
+    run = _run(queue, s3, decoder, StopAfterFirst(), tmp_path, stop=stop)
+    try:
+        run.run()
+    except Exception as exc:  # noqa: BLE001 - the object stopped at its next batch, if any
+        assert "stopped in the middle" in str(exc)
+    assert sorted(decoder.started) == ["a", "b"]  # the two in flight when the stop came; c and d never started
+    assert run.stats.deleted == 0 and run.stats.released == 1 and _visible(sqs, queue) == 1
+
+
+def test_skip_on_error_no_ends_a_pipelined_run_at_the_first_failure(sqs, moto_server, tmp_path, caplog):  # noqa: F811
+    """skip_on_error 'no' (the Wazuh drop-in's default) keeps the objects in flight: the run stops starting
+    objects at the first failure, finishes what is in flight, and leaves the rest in the queue."""
+    from .test_delivery import _Collect, _visible
+    s3, queue = _s3_and_queue(sqs, moto_server, [["good"], ["bad"], ["c"], ["d"], ["e"]])
+    decoder, sink = _Objects(batches=3, pause=0.3, corrupt={"bad"}), _Collect()
+    run = _run(queue, s3, decoder, sink, tmp_path, skip_on_error=False)
+    stats = run.run()
+    assert decoder.gauge.peak == 2  # pipelined, not the serial loop
+    assert sorted(decoder.started) == ["bad", "good"]
+    assert stats.errors == 1 and stats.deleted == 1 and len(sink.events) == 6  # "good" finished and acknowledged
+    assert "Ending the run at the first failure (skip_on_error is 'no')" in caplog.text
+    assert "Cannot deliver s3://" in caplog.text and "/bad (message" in caplog.text
+    assert _visible(sqs, queue) == 3  # c, d, e never received; "bad" stays for its visibility timeout
+
+
+def test_a_message_is_deleted_only_after_every_event_of_its_objects_was_accepted(sqs, moto_server,  # noqa: F811
+                                                                                  tmp_path):
+    """Objects of several messages end in another order than they started: each message is deleted after the
+    sink accepted the last batch of each of its objects, never before, and each exactly once."""
+    from .test_delivery import _Collect
+    messages = [["m0-slow", "m0-fast"], ["m1-fast"], ["m2-mid", "m2-fast", "m2-slow"], ["m3-fast"]]
+    s3, queue = _s3_and_queue(sqs, moto_server, messages)
+    pause = {k: {"slow": 0.4, "mid": 0.2, "fast": 0.0}[k.split("-")[1]] for keys in messages for k in keys}
+    decoder = _Objects(batches=2, pause=pause)
+    accepted: dict = {}
+    deleted: list = []
+
+    class Sink(_Collect):
+        def send_batch(self, events, origin):
+            result = super().send_batch(events, origin)
+            accepted[origin.rsplit("/", 1)[1]] = time.monotonic()  # the last batch accepted so far
+            return result
+
+    delete = queue.delete
+
+    def recording_delete(message):
+        keys = [r["s3"]["object"]["key"] for r in json.loads(message.body)["Records"]]
+        deleted.append((keys, time.monotonic()))
+        return delete(message)
+
+    queue.delete = recording_delete
+    stats = _run(queue, s3, decoder, Sink(), tmp_path, parallel_objects=3).run()
+    assert stats.deleted == 4 and decoder.gauge.peak >= 2
+    assert sorted(keys for keys, _ in deleted) == sorted(messages)
+    for keys, at in deleted:
+        assert all(accepted[k] < at for k in keys), (keys, at, accepted)
+    assert [keys for keys, _ in deleted] != messages  # they did complete out of order
+
+
+def test_a_pipelined_run_receives_only_what_it_can_start(sqs, moto_server, tmp_path):  # noqa: F811
+    """A message received but not started waits in our hands while another consumer could take it: each
+    receive asks for at most the free object slots."""
+    from .test_delivery import _Collect
+    s3, queue = _s3_and_queue(sqs, moto_server, [[f"k{i}"] for i in range(6)])
+    decoder = _Objects(batches=2, pause=0.2)
+    asks = []
+    receive = queue.receive
+
+    def recording_receive():
+        asks.append((decoder.gauge.running, queue.max_messages))
+        return receive()
+
+    queue.receive = recording_receive
+    stats = _run(queue, s3, decoder, _Collect(), tmp_path).run()
+    assert stats.deleted == 6 and decoder.gauge.peak == 2
+    assert all(active + asked <= 2 for active, asked in asks), asks
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_a_stop_during_a_download_backoff_hands_the_message_back(sqs, moto_server, tmp_path, parallel):  # noqa: F811
+    """SIGTERM while S3 is throttling a download: no error is counted against the object, and its message
+    goes back to the queue at once instead of waiting out its visibility timeout."""
+    import boto3
+
+    from aws_s3_wodle.aws import client_config
+    from aws_s3_wodle.lab.faults import FaultProxy, Rule
+    from aws_s3_wodle.lab.security_lake import lab_env
+
+    from .test_delivery import _Collect, _visible
+    _, queue = _s3_and_queue(sqs, moto_server, [["slow"]])
+    with FaultProxy(moto_server.endpoint, (Rule("s3", "GetObject", status=503, code="SlowDown"),)) as proxy:
+        env = lab_env(moto_server.endpoint, "us-east-1")
+        s3 = boto3.client("s3", endpoint_url=proxy.endpoint, region_name="us-east-1", config=client_config(),
+                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        stop = threading.Event()
+        threading.Timer(1.0, stop.set).start()
+        run = _run(queue, s3, _Objects(), _Collect(), tmp_path, stop=stop, parallel_objects=parallel)
+        with pytest.raises(Exception, match="stopped"):
+            run.run()
+    assert run.stats.errors == 0 and run.stats.released == 1 and _visible(sqs, queue) == 1
