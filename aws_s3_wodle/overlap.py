@@ -3,8 +3,10 @@
 Threads are enough here because the heavy work releases the GIL: Parquet decoding and the
 Arrow-native JSON conversion run in C++, downloads and socket sends wait in system calls.
 
-- ``prefetched(items, depth)``: a producer thread runs ``items`` at most ``depth`` ahead of
-  the consumer (an object is decoded while its previous batch is being sent).
+- ``prefetched(items, depth, gate)``: a producer thread runs ``items`` at most ``depth`` ahead
+  of the consumer (an object is decoded while its previous batch is being sent); producers
+  sharing a ``gate`` run one after another (one object decodes at a time, so memory is one
+  decoder's whatever the number of objects in flight, while downloads and sends overlap).
 - ``ordered_map(fn, items, workers)``: ``fn`` over ``items`` in ``workers`` threads at once,
   results in order, at most ``workers`` items ahead (batches of one object converted in
   parallel on a multi-core host).
@@ -19,7 +21,7 @@ import concurrent.futures as cf
 import queue
 import threading
 from collections import deque
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
 __all__ = ["prefetched", "ordered_map"]
 
@@ -36,8 +38,13 @@ class _Failed:
         self.exc = exc
 
 
-def prefetched(items: Iterator[T], depth: int = 2, name: str = "aws-s3-wodle-read-ahead") -> Iterator[T]:
-    """``items``, produced by a thread of its own at most ``depth`` items ahead of the consumer."""
+def prefetched(items: Iterator[T], depth: int = 2, name: str = "aws-s3-wodle-read-ahead",
+               gate: Optional[threading.Semaphore] = None) -> Iterator[T]:
+    """``items``, produced by a thread of its own at most ``depth`` items ahead of the consumer.
+
+    With a ``gate``, the producer holds it from its first item until ``items`` is exhausted
+    (or the consumer stops), so producers sharing a gate take turns.
+    """
     if depth < 1:
         yield from items
         return
@@ -45,7 +52,13 @@ def prefetched(items: Iterator[T], depth: int = 2, name: str = "aws-s3-wodle-rea
     quit_ = threading.Event()
 
     def produce() -> None:
+        held = False
         try:
+            if gate is not None:
+                while not gate.acquire(timeout=0.1):
+                    if quit_.is_set():
+                        return
+                held = True
             for item in items:
                 while not quit_.is_set():
                     try:
@@ -62,6 +75,8 @@ def prefetched(items: Iterator[T], depth: int = 2, name: str = "aws-s3-wodle-rea
             close = getattr(items, "close", None)
             if close is not None:
                 close()  # a generator is closed by the thread that ran it
+            if held:
+                gate.release()  # type: ignore[union-attr]
 
     producer = threading.Thread(target=produce, name=name, daemon=True)
     producer.start()

@@ -6,9 +6,10 @@
 
 Threads suffice: downloads wait on the network, Parquet decoding and the Arrow-native
 conversion run in C++ with the GIL released, and sending waits in socket calls. Everything is
-bounded: at most `objects` objects in flight (each with its spool file and decoder) and each
-decoder at most `depth` batches ahead of its sender, so memory is about objects x (depth + 2)
-batches whatever the size of the objects. A receive asks for no more messages than there are
+bounded: at most `objects` objects in flight (each with its spool file), one of them decoding at a
+time (the conversion pool gives it the cores) and each decoder at most `depth` batches ahead of
+its sender, so memory is one decoder plus about objects x (depth + 2) batches whatever the size
+of the objects. A receive asks for no more messages than there are
 free object slots, so none waits in our hands while it could have gone to another consumer.
 
 At-least-once holds in any completion order: a message is settled (deleted) only when every

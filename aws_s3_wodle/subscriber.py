@@ -125,7 +125,11 @@ class SubscriberRun:
                                                   stop=self.stop, failed=lambda outcome: not outcome.delivered,
                                                   halt_on_failure=not self.options.skip_on_error)
         decode = objects.decoder
-        objects.decoder = lambda spool, ref: abortable(prefetched(decode(spool, ref), DEFAULT_DEPTH), pipeline.abort)
+        # One object decodes at a time (the conversion pool gives it every core): memory stays one decoder's
+        # however many objects are in flight, while the others download or send their last batches.
+        gate = threading.Semaphore(1)
+        objects.decoder = lambda spool, ref: abortable(prefetched(decode(spool, ref), DEFAULT_DEPTH, gate=gate),
+                                                       pipeline.abort)
         objects.sink = OneBatchAtATime(objects.sink, pipeline.abort)
         self.queue.max_messages = min(pipeline.room(), SQS_BATCH)  # receive only what can start now
         try:

@@ -63,6 +63,30 @@ def test_prefetched_stopped_early_stops_and_closes_the_producer():
     assert _threads("test-read-ahead") == 0
 
 
+def test_prefetched_producers_sharing_a_gate_take_turns():
+    """One object decodes at a time: the second producer starts only when the first is exhausted."""
+    gate = threading.Semaphore(1)
+    started = threading.Event()
+
+    def second_source():
+        started.set()
+        yield from range(100, 103)
+
+    first = prefetched(iter(range(5)), depth=2, name="test-gated", gate=gate)
+    assert next(first) == 0  # the first producer holds the gate
+    second = prefetched(second_source(), depth=2, name="test-gated", gate=gate)
+    waiting = threading.Thread(target=lambda: results.extend(second))
+    results: list = []
+    waiting.start()
+    time.sleep(0.4)
+    assert not started.is_set() and results == []  # waits for the gate, its source untouched
+    assert list(first) == [1, 2, 3, 4]
+    waiting.join(5)
+    assert started.is_set() and results == [100, 101, 102]
+    assert gate.acquire(blocking=False)  # both released it
+    assert _threads("test-gated") == 0
+
+
 def test_prefetched_depth_zero_is_plain_iteration():
     assert list(prefetched(iter(range(5)), depth=0)) == list(range(5))
 

@@ -189,25 +189,55 @@ def _s3_and_queue(sqs, moto_server, messages):  # noqa: F811
 
 class _Objects:
     """A decoder of ours: `batches` batches of 2 events per object, `pause` s apart (or {key: s}); records
-    which objects started, how many are being decoded at once (`gauge`), and that every decoder was closed."""
+    which objects started decoding, how many objects are in flight at once (`gauge`: from the decoder's
+    creation, once the object is downloaded, to the end or closing of its batches), and that every decoder
+    was closed. The pipelined run decodes one object at a time, so "in flight" is what shows pipelining."""
 
-    def __init__(self, batches=2, pause=0.0, corrupt=()):
+    def __init__(self, batches=2, pause=0.0, corrupt=(), open_pause=None):
         self.batches, self.pause, self.corrupt = batches, pause, set(corrupt)
+        self.open_pause = open_pause or {}  # {key: s} before the first batch, outside the one-decoder gate
         self.started, self.closed = [], []
         self.gauge = Concurrency()
 
     def __call__(self, spool, ref):
+        self.gauge.__enter__()
+        time.sleep(self.open_pause.get(ref.key, 0.0))  # as a slow download would
+        return _InFlight(self.gauge, self._batches(ref))
+
+    def _batches(self, ref):
         from aws_s3_wodle.formats import DecodeError
         self.started.append(ref.key)
         try:
-            with self.gauge:
-                for i in range(self.batches):
-                    time.sleep(self.pause.get(ref.key, 0.0) if isinstance(self.pause, dict) else self.pause)
-                    if ref.key in self.corrupt:
-                        raise DecodeError("garbled page")
-                    yield [f'{{"{ref.key}":{2 * i}}}'.encode(), f'{{"{ref.key}":{2 * i + 1}}}'.encode()]
+            for i in range(self.batches):
+                time.sleep(self.pause.get(ref.key, 0.0) if isinstance(self.pause, dict) else self.pause)
+                if ref.key in self.corrupt:
+                    raise DecodeError("garbled page")
+                yield [f'{{"{ref.key}":{2 * i}}}'.encode(), f'{{"{ref.key}":{2 * i + 1}}}'.encode()]
         finally:
             self.closed.append(ref.key)
+
+
+class _InFlight:
+    """Batches that hold `gauge` (entered by their maker) until they end or are closed."""
+
+    def __init__(self, gauge, batches):
+        self.gauge, self.batches, self.done = gauge, batches, False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self.batches)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if not self.done:
+            self.done = True
+            self.batches.close()
+            self.gauge.__exit__(None, None, None)
 
 
 def _run(queue, s3, decoder, sink, tmp_path, stop=None, **options):
@@ -289,7 +319,8 @@ def test_skip_on_error_no_ends_a_pipelined_run_at_the_first_failure(sqs, moto_se
     objects at the first failure, finishes what is in flight, and leaves the rest in the queue."""
     from .test_delivery import _Collect, _visible
     s3, queue = _s3_and_queue(sqs, moto_server, [["good"], ["bad"], ["c"], ["d"], ["e"]])
-    decoder, sink = _Objects(batches=3, pause=0.3, corrupt={"bad"}), _Collect()
+    # both are slow to open (as slow downloads), "good" the slower: "bad" fails while "good" is in flight
+    decoder, sink = _Objects(batches=3, open_pause={"good": 0.8, "bad": 0.3}, corrupt={"bad"}), _Collect()
     run = _run(queue, s3, decoder, sink, tmp_path, skip_on_error=False)
     stats = run.run()
     assert decoder.gauge.peak == 2  # pipelined, not the serial loop
@@ -308,7 +339,7 @@ def test_a_message_is_deleted_only_after_every_event_of_its_objects_was_accepted
     messages = [["m0-slow", "m0-fast"], ["m1-fast"], ["m2-mid", "m2-fast", "m2-slow"], ["m3-fast"]]
     s3, queue = _s3_and_queue(sqs, moto_server, messages)
     pause = {k: {"slow": 0.4, "mid": 0.2, "fast": 0.0}[k.split("-")[1]] for keys in messages for k in keys}
-    decoder = _Objects(batches=2, pause=pause)
+    decoder = _Objects(batches=2, open_pause=pause)
     accepted: dict = {}
     deleted: list = []
 
