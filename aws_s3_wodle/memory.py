@@ -25,3 +25,22 @@ def tune_allocators() -> None:
         libc.mallopt(_M_ARENA_MAX, 2)
     except (OSError, AttributeError):  # not glibc (musl has no mallopt): nothing to tune
         pass
+
+
+_libc = None
+
+
+def release_free_memory() -> None:
+    """Hand the C library's free pages back to the system (glibc ``malloc_trim``).
+
+    Called when a large object is done: its decoder's buffers are free by then, but glibc keeps
+    the pages of its arenas, and the next object's buffers land elsewhere, so without this the
+    peak grows with each large object in a run instead of staying one object's.
+    """
+    global _libc
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        _libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..convert import batch_to_json, batch_to_text
+from ..memory import release_free_memory
 from ..overlap import ordered_map
 from ..textbatch import TextBatch
 from . import DecodeError
@@ -38,6 +39,7 @@ _BAD_DATA = (pa.ArrowException, OSError, ValueError)
 # then depends on the batch size, not on the row group size.
 _READ_BUFFER = 1 << 18
 _SMALL_DICTIONARY = 32 * 1024
+_TRIM_AFTER_ROWS = 100_000  # objects this large leave tens of MB of free pages; smaller ones are not worth a trim
 
 
 def iter_parquet_events(source: Source, *, batch_size: int = 5000, keep_nulls: bool = False,
@@ -96,6 +98,8 @@ def iter_parquet_events(source: Source, *, batch_size: int = 5000, keep_nulls: b
         yield from ordered_map(convert, decoded(), threads)
     finally:
         pf.close()
+        if rows >= _TRIM_AFTER_ROWS:
+            release_free_memory()  # before the next object decodes: the peak stays one object's
 
 
 def _group_batches(reader: pq.ParquetFile, group: int, batch_size: int, skip: int = 0) -> Iterator[pa.RecordBatch]:
