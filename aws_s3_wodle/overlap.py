@@ -18,12 +18,15 @@ its owner closed it.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import queue
 import threading
 from collections import deque
 from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
 __all__ = ["prefetched", "ordered_map"]
+
+log = logging.getLogger("aws-s3-wodle")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -72,11 +75,15 @@ def prefetched(items: Iterator[T], depth: int = 2, name: str = "aws-s3-wodle-rea
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             box.put(_Failed(exc))
         finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()  # a generator is closed by the thread that ran it
-            if held:
-                gate.release()  # type: ignore[union-attr]
+            try:
+                close = getattr(items, "close", None)
+                if close is not None:
+                    close()  # a generator is closed by the thread that ran it
+            except Exception as exc:  # noqa: BLE001 - its items were handed over; say it, keep the thread quiet
+                log.warning("Closing a source read ahead failed: %s", exc)
+            finally:
+                if held:  # whatever close() did: a gate left held would stall every later producer
+                    gate.release()  # type: ignore[union-attr]
 
     producer = threading.Thread(target=produce, name=name, daemon=True)
     producer.start()

@@ -33,15 +33,18 @@ def lab(moto_server):
                            role_name=f"lake-subscriber-{suffix}").create()
 
 
-@pytest.fixture(params=["list", "textbatch"])
+@pytest.fixture(params=["list", "textbatch", "sliced-textbatch"])
 def as_batch(request):
-    """The two shapes a sink gets: a list of bytes (JSON decoders) and a TextBatch (Parquet, sent by sendmmsg)."""
+    """The shapes a sink gets: a list of bytes (JSON decoders) and a TextBatch (Parquet, sent by sendmmsg),
+    also one cut from a larger array (a resumed object's batch: its buffers start before its events)."""
     if request.param == "list":
         return list
     import pyarrow as pa
 
     from aws_s3_wodle.textbatch import TextBatch
-    return lambda events: TextBatch(pa.array(list(events), pa.binary()))
+    if request.param == "textbatch":
+        return lambda events: TextBatch(pa.array(list(events), pa.binary()))
+    return lambda events: TextBatch(pa.array([b'{"before":1}'] * 7 + list(events), pa.binary()))[7:]
 
 
 @pytest.fixture

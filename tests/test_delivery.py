@@ -251,17 +251,18 @@ def test_busy_engine_backs_off_and_drops_nothing(tmp_path, as_batch):
     def engine_wakes_up():
         time.sleep(1.5)
         paused.settimeout(2)
-        while len(received) < 200:
+        while len(received) < 1500:
             received.append(paused.recv(65536))
 
     reader = threading.Thread(target=engine_wakes_up)
     reader.start()
     started = time.monotonic()
-    result = sink.send_batch(as_batch([json.dumps({"i": i}).encode() for i in range(200)]), "o")
+    # more than one sendmmsg window (1024), so a resume after EAGAIN can fall across a window's edge
+    result = sink.send_batch(as_batch([json.dumps({"i": i}).encode() for i in range(1500)]), "o")
     reader.join(10)
     paused.close()
-    assert result.sent == 200 and len(received) == 200
-    assert [json.loads(d[len(b"1:Wazuh-AWS:"):])["i"] for d in received] == list(range(200))  # in order
+    assert result.sent == 1500 and len(received) == 1500
+    assert [json.loads(d[len(b"1:Wazuh-AWS:"):])["i"] for d in received] == list(range(1500))  # in order
     assert time.monotonic() - started >= 1.3 and sink.waits >= 1
 
 

@@ -87,6 +87,23 @@ def test_prefetched_producers_sharing_a_gate_take_turns():
     assert _threads("test-gated") == 0
 
 
+def test_a_gate_is_released_even_when_closing_the_source_fails(caplog):
+    gate = threading.Semaphore(1)
+
+    def source():
+        try:
+            yield from range(3)
+        finally:
+            raise OSError("closing the file failed")
+
+    gen = prefetched(source(), depth=1, name="test-gated", gate=gate)
+    assert next(gen) == 0
+    gen.close()  # the consumer stops; the producer closes the source, which raises
+    assert gate.acquire(timeout=1)  # not left held: later producers can run
+    assert _threads("test-gated") == 0
+    assert "Closing a source read ahead failed: closing the file failed" in caplog.text
+
+
 def test_prefetched_depth_zero_is_plain_iteration():
     assert list(prefetched(iter(range(5)), depth=0)) == list(range(5))
 

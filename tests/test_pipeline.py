@@ -198,6 +198,7 @@ class _Objects:
         self.open_pause = open_pause or {}  # {key: s} before the first batch, outside the one-decoder gate
         self.started, self.closed = [], []
         self.gauge = Concurrency()
+        self.decoding = Concurrency()  # decoders between their first batch and their end
 
     def __call__(self, spool, ref):
         self.gauge.__enter__()
@@ -208,11 +209,12 @@ class _Objects:
         from aws_s3_wodle.formats import DecodeError
         self.started.append(ref.key)
         try:
-            for i in range(self.batches):
-                time.sleep(self.pause.get(ref.key, 0.0) if isinstance(self.pause, dict) else self.pause)
-                if ref.key in self.corrupt:
-                    raise DecodeError("garbled page")
-                yield [f'{{"{ref.key}":{2 * i}}}'.encode(), f'{{"{ref.key}":{2 * i + 1}}}'.encode()]
+            with self.decoding:
+                for i in range(self.batches):
+                    time.sleep(self.pause.get(ref.key, 0.0) if isinstance(self.pause, dict) else self.pause)
+                    if ref.key in self.corrupt:
+                        raise DecodeError("garbled page")
+                    yield [f'{{"{ref.key}":{2 * i}}}'.encode(), f'{{"{ref.key}":{2 * i + 1}}}'.encode()]
         finally:
             self.closed.append(ref.key)
 
@@ -407,3 +409,17 @@ def test_a_stop_during_a_download_backoff_hands_the_message_back(sqs, moto_serve
         with pytest.raises(Exception, match="stopped"):
             run.run()
     assert run.stats.errors == 0 and run.stats.released == 1 and _visible(sqs, queue) == 1
+
+
+def test_objects_in_flight_decode_one_at_a_time(sqs, moto_server, tmp_path):  # noqa: F811
+    """Three objects in flight, but one decoder running at a time: memory stays one object's. Each object is
+    slow to open (as a slow download), so all three are in flight together, then take turns decoding."""
+    from .test_delivery import _Collect
+    keys = ["a", "b", "c", "d", "e", "f"]
+    s3, queue = _s3_and_queue(sqs, moto_server, [[k] for k in keys])
+    decoder = _Objects(batches=3, pause=0.05, open_pause={k: 0.3 for k in keys})
+    sink = _Collect()
+    stats = _run(queue, s3, decoder, sink, tmp_path, parallel_objects=3).run()
+    assert stats.deleted == 6 and len(sink.events) == 6 * 6
+    assert decoder.gauge.peak == 3  # three objects in flight at once...
+    assert decoder.decoding.peak == 1  # ...one of them decoding

@@ -89,6 +89,51 @@ def test_a_large_batch_goes_out_in_order_around_oversized_events(tmp_path, batch
     assert sorted(json.loads(line)["event"]["i"] for line in record.read_text().splitlines()) == sorted(big)
 
 
+def test_without_sendmmsg_or_when_it_is_refused_events_go_one_by_one(tmp_path, monkeypatch, caplog):
+    """No sendmmsg in the C library, or one the kernel (or a seccomp filter) refuses part-way: nothing is
+    lost or sent twice, the rest of the batch and the later ones go one datagram at a time."""
+    import ctypes
+    import errno
+
+    import pyarrow as pa
+
+    from aws_s3_wodle.sinks import mmsg
+    from aws_s3_wodle.textbatch import TextBatch
+    events = [json.dumps({"i": i}).encode() for i in range(3000)]
+    batch = TextBatch(pa.array(events, pa.binary()))
+    path = str(tmp_path / "queue")
+
+    monkeypatch.setattr(mmsg, "_sendmmsg", lambda: None)  # a C library without it
+    with DatagramEngine(path) as engine:
+        sink = AnalysisdSink(path, OversizeRecorder(None))
+        assert sink.send_batch(batch, "o").sent == 3000 and sink._batcher is None and not sink.batched
+        engine.wait_for(3000, 10)
+    assert [json.loads(d[12:])["i"] for d in engine.datagrams] == list(range(3000))
+
+    monkeypatch.undo()
+    real = mmsg._sendmmsg()
+    calls = []
+
+    def refused_after_one_window(fd, msgs, count, flags):
+        calls.append(count)
+        if len(calls) > 1:
+            ctypes.set_errno(errno.ENOSYS)
+            return -1
+        return real(fd, msgs, count, flags)
+
+    monkeypatch.setattr(mmsg, "_sendmmsg", lambda: refused_after_one_window)
+    with DatagramEngine(path) as engine:
+        sink = AnalysisdSink(path, OversizeRecorder(None))
+        result = sink.send_batch(batch, "o")
+        assert (result.sent, result.bytes) == (3000, sum(len(e) + 12 for e in events))
+        assert not sink.batched and len(calls) == 2
+        sink.send_batch(batch[:10], "o")  # later batches: one by one from the start
+        assert len(calls) == 2
+        engine.wait_for(3010, 10)
+    assert [json.loads(d[12:])["i"] for d in engine.datagrams] == list(range(3000)) + list(range(10))
+    assert "sendmmsg is refused here" in caplog.text
+
+
 def test_jsonl_file_appends(tmp_path):
     out = tmp_path / "events.jsonl"
     sink = JsonLinesSink(str(out))

@@ -11,6 +11,7 @@ import errno
 import logging
 import socket
 import struct
+import sys
 import threading
 import time
 from pathlib import Path
@@ -58,17 +59,31 @@ class AnalysisdSink:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             sock.connect(self.path)
+            self._set_send_timeout(sock)
         except OSError:
             sock.close()
             raise
-        # A full engine queue blocks a send; past send_timeout it fails with EAGAIN and counts as busy, so we
-        # back off and give up after busy_seconds instead of hanging for ever on an engine that stopped
-        # reading. The kernel's SO_SNDTIMEO, not Python's timeout: that one adds a poll() to every send and
-        # would not bound sendmmsg.
-        seconds = int(self.send_timeout)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
-                        struct.pack("@ll", seconds, int((self.send_timeout - seconds) * 1e6)))
         return sock
+
+    def _set_send_timeout(self, sock: socket.socket) -> None:
+        """A full engine queue blocks a send; past send_timeout it fails with EAGAIN and counts as busy, so we
+        back off and give up after busy_seconds instead of hanging for ever on an engine that stopped reading.
+
+        The kernel's SO_SNDTIMEO, not Python's timeout: that one adds a poll() to every send and would not
+        bound sendmmsg. Its struct timeval is two longs, or two 64-bit fields on 32-bit systems with a 64-bit
+        time_t; where neither is taken, Python's timeout (and no sendmmsg, which it would not bound).
+        """
+        seconds = int(self.send_timeout)
+        micros = int((self.send_timeout - seconds) * 1e6)
+        for layout in ("@ll", "@qq"):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack(layout, seconds, micros))
+                return
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+        sock.settimeout(self.send_timeout)
+        self.batched = False
 
     def _deliver(self, attempt: Callable[[socket.socket], None], progress: Callable[[], int] = lambda: 0) -> None:
         """Run ``attempt`` on the connection until it returns, reconnecting and backing off as needed.
@@ -151,7 +166,8 @@ class AnalysisdSink:
 
     def _batcher_for(self, events: Any) -> Optional["BatchSender"]:
         """The batch sender when ``events`` is a TextBatch (it has the Arrow array) and sendmmsg exists."""
-        if not self.batched or not hasattr(events, "text"):
+        textbatch = sys.modules.get("aws_s3_wodle.textbatch")  # not loaded: no TextBatch can exist
+        if not self.batched or textbatch is None or not isinstance(events, textbatch.TextBatch):
             return None
         if self._batcher is None:
             from .mmsg import BatchSender
@@ -164,6 +180,7 @@ class AnalysisdSink:
     def _send_spans(self, batcher: "BatchSender", spans: "Spans", events: Sequence[bytes], origin: str,
                     result: SendResult) -> None:
         """The batch path: runs of sendable events go out a window at a time; oversized ones are recorded."""
+        from .mmsg import Refused
         over = spans.longer_than(self.max_datagram - len(self.header))
         start = 0
         for stop in [*over, len(spans)]:
@@ -174,7 +191,17 @@ class AnalysisdSink:
                     while position[0] < stop:
                         position[0] += batcher.send(sock.fileno(), spans, position[0], stop)
 
-                self._deliver(attempt, lambda position=position: position[0])
+                try:
+                    self._deliver(attempt, lambda position=position: position[0])
+                except Refused as exc:  # the kernel or a seccomp filter forbids sendmmsg: the rest one by one
+                    log.warning("sendmmsg is refused here (%s): sending one datagram per system call", exc)
+                    self.batched, self._batcher = False, None
+                    sent = position[0] - start
+                    result.sent += sent
+                    result.bytes += spans.total(start, position[0]) + sent * len(self.header)
+                    rest = events[position[0]:]  # type: ignore[index]
+                    self._send_all(rest, origin, self.header, self.max_datagram, result)
+                    return
                 result.sent += stop - start
                 result.bytes += spans.total(start, stop) + (stop - start) * len(self.header)
             if stop < len(spans):

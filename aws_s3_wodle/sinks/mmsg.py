@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 import sys
 from typing import Optional
@@ -20,9 +21,16 @@ from typing import Optional
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["BatchSender", "Spans"]
+__all__ = ["BatchSender", "Refused", "Spans"]
 
 WINDOW = 1024  # the kernel's UIO_MAXIOV: sendmmsg takes at most this many messages per call
+
+
+class Refused(Exception):
+    """sendmmsg exists but the kernel or a seccomp filter refuses it: the caller sends one by one."""
+
+
+_REFUSED = (errno.ENOSYS, errno.EPERM, errno.EOPNOTSUPP)
 
 
 class _IoVec(ctypes.Structure):
@@ -125,5 +133,9 @@ class BatchSender:
         sent = self._sendmmsg(fd, ctypes.addressof(self._msgs), count, 0)  # releases the GIL meanwhile
         if sent < 0:
             code = ctypes.get_errno()
+            if code in _REFUSED:
+                raise Refused(os.strerror(code))
             raise OSError(code, os.strerror(code))
+        if sent == 0:  # not expected from Linux; as "try again", so a caller never loops without waiting
+            raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
         return sent
