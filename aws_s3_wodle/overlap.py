@@ -3,10 +3,8 @@
 Threads are enough here because the heavy work releases the GIL: Parquet decoding and the
 Arrow-native JSON conversion run in C++, downloads and socket sends wait in system calls.
 
-- ``prefetched(items, depth, gate)``: a producer thread runs ``items`` at most ``depth`` ahead
-  of the consumer (an object is decoded while its previous batch is being sent); producers
-  sharing a ``gate`` run one after another (one object decodes at a time, so memory is one
-  decoder's whatever the number of objects in flight, while downloads and sends overlap).
+- ``prefetched(items, depth)``: a producer thread runs ``items`` at most ``depth`` ahead of
+  the consumer (an object is decoded while its previous batch is being sent).
 - ``ordered_map(fn, items, workers)``: ``fn`` over ``items`` in ``workers`` threads at once,
   results in order, at most ``workers`` items ahead (batches of one object converted in
   parallel on a multi-core host).
@@ -22,7 +20,7 @@ import logging
 import queue
 import threading
 from collections import deque
-from typing import Callable, Iterable, Iterator, Optional, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 __all__ = ["prefetched", "ordered_map"]
 
@@ -41,13 +39,8 @@ class _Failed:
         self.exc = exc
 
 
-def prefetched(items: Iterator[T], depth: int = 2, name: str = "aws-s3-wodle-read-ahead",
-               gate: Optional[threading.Semaphore] = None) -> Iterator[T]:
-    """``items``, produced by a thread of its own at most ``depth`` items ahead of the consumer.
-
-    With a ``gate``, the producer holds it from its first item until ``items`` is exhausted
-    (or the consumer stops), so producers sharing a gate take turns.
-    """
+def prefetched(items: Iterator[T], depth: int = 2, name: str = "aws-s3-wodle-read-ahead") -> Iterator[T]:
+    """``items``, produced by a thread of its own at most ``depth`` items ahead of the consumer."""
     if depth < 1:
         yield from items
         return
@@ -55,13 +48,7 @@ def prefetched(items: Iterator[T], depth: int = 2, name: str = "aws-s3-wodle-rea
     quit_ = threading.Event()
 
     def produce() -> None:
-        held = False
         try:
-            if gate is not None:
-                while not gate.acquire(timeout=0.1):
-                    if quit_.is_set():
-                        return
-                held = True
             for item in items:
                 while not quit_.is_set():
                     try:
@@ -81,9 +68,6 @@ def prefetched(items: Iterator[T], depth: int = 2, name: str = "aws-s3-wodle-rea
                     close()  # a generator is closed by the thread that ran it
             except Exception as exc:  # noqa: BLE001 - its items were handed over; say it, keep the thread quiet
                 log.warning("Closing a source read ahead failed: %s", exc)
-            finally:
-                if held:  # whatever close() did: a gate left held would stall every later producer
-                    gate.release()  # type: ignore[union-attr]
 
     producer = threading.Thread(target=produce, name=name, daemon=True)
     producer.start()

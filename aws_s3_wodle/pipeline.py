@@ -50,6 +50,22 @@ class _Aborted(WodleError):
     """Another object's failure ends the run: this one stops at its next batch, unsettled."""
 
 
+def one_at_a_time(batches: Iterator[T], gate: threading.Semaphore, abort: threading.Event) -> Iterator[T]:
+    """``batches`` once ``gate`` is ours, held until they end: the objects in flight decode one after another.
+
+    Runs in an object's read-ahead thread (``overlap.prefetched``). One decoder at a time keeps memory at
+    one object's however many are in flight, while the others download or send their last batches; the
+    conversion pool gives the decoding object every core. A run that is ending stops waiting at once.
+    """
+    while not gate.acquire(timeout=0.1):
+        if abort.is_set():
+            raise _Aborted("the run is ending: object abandoned before it was decoded, its message stays queued")
+    try:
+        yield from batches  # closing this closes them
+    finally:
+        gate.release()
+
+
 def abortable(batches: Iterator[T], abort: threading.Event) -> Iterator[T]:
     try:
         for item in batches:

@@ -112,7 +112,7 @@ class SubscriberRun:
         an error of this thread (receiving) lets them finish first; a second signal leaves them at once.
         With skip_on_error 'no', no object starts after the first failure (pipeline.py).
         """
-        from .pipeline import DEFAULT_DEPTH, ObjectPipeline, OneBatchAtATime, abortable
+        from .pipeline import DEFAULT_DEPTH, ObjectPipeline, OneBatchAtATime, abortable, one_at_a_time
         from .overlap import prefetched
         settled: set[str] = set()
         in_hand: list[Message] = []
@@ -125,11 +125,9 @@ class SubscriberRun:
                                                   stop=self.stop, failed=lambda outcome: not outcome.delivered,
                                                   halt_on_failure=not self.options.skip_on_error)
         decode = objects.decoder
-        # One object decodes at a time (the conversion pool gives it every core): memory stays one decoder's
-        # however many objects are in flight, while the others download or send their last batches.
-        gate = threading.Semaphore(1)
-        objects.decoder = lambda spool, ref: abortable(prefetched(decode(spool, ref), DEFAULT_DEPTH, gate=gate),
-                                                       pipeline.abort)
+        gate = threading.Semaphore(1)  # one object decodes at a time (pipeline.one_at_a_time)
+        objects.decoder = lambda spool, ref: abortable(
+            prefetched(one_at_a_time(decode(spool, ref), gate, pipeline.abort), DEFAULT_DEPTH), pipeline.abort)
         objects.sink = OneBatchAtATime(objects.sink, pipeline.abort)
         self.queue.max_messages = min(pipeline.room(), SQS_BATCH)  # receive only what can start now
         try:

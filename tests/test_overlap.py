@@ -63,8 +63,13 @@ def test_prefetched_stopped_early_stops_and_closes_the_producer():
     assert _threads("test-read-ahead") == 0
 
 
-def test_prefetched_producers_sharing_a_gate_take_turns():
-    """One object decodes at a time: the second producer starts only when the first is exhausted."""
+def _gated(items, gate, abort=None):
+    from aws_s3_wodle.pipeline import one_at_a_time
+    return prefetched(one_at_a_time(items, gate, abort or threading.Event()), depth=2, name="test-gated")
+
+
+def test_read_aheads_sharing_a_gate_take_turns():
+    """One object decodes at a time: the second source starts only when the first is exhausted."""
     gate = threading.Semaphore(1)
     started = threading.Event()
 
@@ -72,11 +77,11 @@ def test_prefetched_producers_sharing_a_gate_take_turns():
         started.set()
         yield from range(100, 103)
 
-    first = prefetched(iter(range(5)), depth=2, name="test-gated", gate=gate)
-    assert next(first) == 0  # the first producer holds the gate
-    second = prefetched(second_source(), depth=2, name="test-gated", gate=gate)
-    waiting = threading.Thread(target=lambda: results.extend(second))
+    first = _gated(iter(range(5)), gate)
+    assert next(first) == 0  # the first read-ahead holds the gate
+    second = _gated(second_source(), gate)
     results: list = []
+    waiting = threading.Thread(target=lambda: results.extend(second))
     waiting.start()
     time.sleep(0.4)
     assert not started.is_set() and results == []  # waits for the gate, its source untouched
@@ -84,6 +89,19 @@ def test_prefetched_producers_sharing_a_gate_take_turns():
     waiting.join(5)
     assert started.is_set() and results == [100, 101, 102]
     assert gate.acquire(blocking=False)  # both released it
+    assert _threads("test-gated") == 0
+
+
+def test_a_read_ahead_waiting_for_the_gate_gives_up_when_the_run_aborts():
+    from aws_s3_wodle.pipeline import _Aborted
+    gate, abort = threading.Semaphore(1), threading.Event()
+    gate.acquire()  # another object is decoding
+    waiting = _gated(iter(range(3)), gate, abort)
+    threading.Timer(0.3, abort.set).start()
+    started = time.monotonic()
+    with pytest.raises(_Aborted, match="before it was decoded"):
+        next(waiting)
+    assert time.monotonic() - started < 2  # not after the other object's decoding
     assert _threads("test-gated") == 0
 
 
@@ -96,10 +114,10 @@ def test_a_gate_is_released_even_when_closing_the_source_fails(caplog):
         finally:
             raise OSError("closing the file failed")
 
-    gen = prefetched(source(), depth=1, name="test-gated", gate=gate)
+    gen = _gated(source(), gate)
     assert next(gen) == 0
-    gen.close()  # the consumer stops; the producer closes the source, which raises
-    assert gate.acquire(timeout=1)  # not left held: later producers can run
+    gen.close()  # the consumer stops; the read-ahead closes the source, which raises
+    assert gate.acquire(timeout=1)  # not left held: later objects can decode
     assert _threads("test-gated") == 0
     assert "Closing a source read ahead failed: closing the file failed" in caplog.text
 
