@@ -9,9 +9,9 @@ Set once at start-up by the CLI, before pyarrow is imported:
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
+
+from .libc import function
 
 _M_ARENA_MAX = -8  # mallopt parameter (glibc malloc.h)
 
@@ -20,14 +20,9 @@ def tune_allocators() -> None:
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     if "MALLOC_ARENA_MAX" in os.environ:
         return  # the operator's own choice (glibc read it at start-up)
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(_M_ARENA_MAX, 2)
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt): nothing to tune
-        pass
-
-
-_libc = None
+    mallopt = function("mallopt")
+    if mallopt is not None:  # not glibc (musl has no mallopt): nothing to tune
+        mallopt(_M_ARENA_MAX, 2)
 
 
 def release_free_memory() -> None:
@@ -37,10 +32,6 @@ def release_free_memory() -> None:
     the pages of its arenas, and the next object's buffers land elsewhere, so without this the
     peak grows with each large object in a run instead of staying one object's.
     """
-    global _libc
-    try:
-        if _libc is None:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        _libc.malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        pass
+    malloc_trim = function("malloc_trim")
+    if malloc_trim is not None:  # not glibc: nothing to trim
+        malloc_trim(0)

@@ -196,18 +196,19 @@ class AnalysisdSink:
                 except Refused as exc:  # the kernel or a seccomp filter forbids sendmmsg: the rest one by one
                     log.warning("sendmmsg is refused here (%s): sending one datagram per system call", exc)
                     self.batched, self._batcher = False, None
-                    sent = position[0] - start
-                    result.sent += sent
-                    result.bytes += spans.total(start, position[0]) + sent * len(self.header)
+                    self._count_sent(result, spans, start, position[0])
                     rest = events[position[0]:]  # type: ignore[index]
                     self._send_all(rest, origin, self.header, self.max_datagram, result)
                     return
-                result.sent += stop - start
-                result.bytes += spans.total(start, stop) + (stop - start) * len(self.header)
+                self._count_sent(result, spans, start, stop)
             if stop < len(spans):
                 event = events[stop]
                 self._record(origin, event, len(self.header) + len(event), result)
             start = stop + 1
+
+    def _count_sent(self, result: SendResult, spans: "Spans", start: int, stop: int) -> None:
+        result.sent += stop - start
+        result.bytes += spans.total(start, stop) + (stop - start) * len(self.header)
 
     def close(self) -> None:
         if self.sock is not None:

@@ -12,7 +12,6 @@ Only where the C library has ``sendmmsg`` (Linux); elsewhere the sink sends one 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import sys
@@ -20,6 +19,8 @@ from typing import Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from ..libc import function
 
 __all__ = ["BatchSender", "Refused", "Spans"]
 
@@ -50,10 +51,8 @@ class _MMsgHdr(ctypes.Structure):
 def _sendmmsg() -> Optional[ctypes._CFuncPtr]:
     if not sys.platform.startswith("linux") or ctypes.sizeof(ctypes.c_void_p) != 8:
         return None  # the in-place filling below assumes the 64-bit Linux layout
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = libc.sendmmsg
-    except (OSError, AttributeError):
+    fn = function("sendmmsg")
+    if fn is None:
         return None
     fn.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
     fn.restype = ctypes.c_int
