@@ -1,3 +1,3 @@
-from .cli import main
+from aws_s3_wodle.cli.main import main
 
 raise SystemExit(main())

@@ -22,11 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from aws_s3_wodle.bucket_config import format_log_date
+from aws_s3_wodle.config.buckets import format_log_date
 from aws_s3_wodle.lab.buckets_prefix import VPC_DEFAULT_HEADER, BucketLab
 from aws_s3_wodle.lab.security_lake import lab_env
 from aws_s3_wodle.lab.server import MotoServer
-from aws_s3_wodle.sources.buckets.types import TYPES
+from aws_s3_wodle.sources.listing.layouts import TYPES
 
 from peak_rss import run_watched  # bench/peak_rss.py, beside this script
 

@@ -41,7 +41,7 @@ def as_batch(request):
         return list
     import pyarrow as pa
 
-    from aws_s3_wodle.textbatch import TextBatch
+    from aws_s3_wodle.decode.textbatch import TextBatch
     if request.param == "textbatch":
         return lambda events: TextBatch(pa.array(list(events), pa.binary()))
     return lambda events: TextBatch(pa.array([b'{"before":1}'] * 7 + list(events), pa.binary()))[7:]

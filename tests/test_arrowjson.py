@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from aws_s3_wodle import arrowjson
-from aws_s3_wodle.convert import batch_to_json, batch_to_text, reference_batch_to_json
+from aws_s3_wodle.decode import arrow_kernels as arrowjson
+from aws_s3_wodle.decode.arrow_json import batch_to_json, batch_to_text, reference_batch_to_json
 from aws_s3_wodle.lab.ocsf import VERSIONS, ocsf_table
 
 
@@ -214,7 +214,7 @@ def test_a_map_repeating_a_key_is_written_as_the_reference_writes_it():
 
 
 def test_batches_larger_than_one_text_array_are_written_in_slices(monkeypatch):
-    from aws_s3_wodle import convert
+    from aws_s3_wodle.decode import arrow_json as convert
     monkeypatch.setattr(convert, "_TEXT_ROWS", 7)
     table = ocsf_table(30, seed=5)
     batch = table.to_batches()[0]
@@ -241,7 +241,7 @@ def test_decimal_text_keeps_the_scale():
 def test_parquet_read_with_dictionaries_gives_the_reference_bytes(tmp_path, version):
     import pyarrow.parquet as pq
 
-    from aws_s3_wodle.formats.parquet import _open, iter_parquet_events
+    from aws_s3_wodle.decode.formats.parquet import _open, iter_parquet_events
     from aws_s3_wodle.lab.ocsf import write_ocsf_parquet
 
     path = tmp_path / "ocsf.parquet"

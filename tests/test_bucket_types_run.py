@@ -8,11 +8,11 @@ import threading
 
 import pytest
 
-from aws_s3_wodle.bucket_config import BucketConfig
+from aws_s3_wodle.config.buckets import BucketConfig
 from aws_s3_wodle.lab.buckets_prefix import ACCOUNTS, REGIONS, BucketLab
 from aws_s3_wodle.sinks.jsonl import JsonLinesSink
-from aws_s3_wodle.sources.buckets.run import BucketOptions, BucketRun, utc_today
-from aws_s3_wodle.state import Scope, StateStore
+from aws_s3_wodle.sources.listing.run import BucketOptions, BucketRun, utc_today
+from aws_s3_wodle.sources.listing.state import Scope, StateStore
 
 TODAY = utc_today()
 
@@ -108,7 +108,7 @@ def test_deeply_nested_object_is_an_object_error_not_a_crash(bucket_lab, tmp_pat
 
 def test_an_unexpected_decoder_exception_is_an_object_error(bucket_lab, tmp_path, caplog):
     import dataclasses
-    from aws_s3_wodle.sources.buckets import run as run_module
+    from aws_s3_wodle.sources.listing import run as run_module
 
     bucket_lab.add("custom", day=TODAY, path="app/")
     block = BucketConfig(name=bucket_lab.bucket, kind="custom", path="app/", only_logs_after=TODAY)

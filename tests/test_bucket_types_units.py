@@ -8,15 +8,16 @@ import re
 
 import pytest
 
-from aws_s3_wodle.bucket_config import BUCKET_TYPES, BucketConfig, format_log_date, parse_log_date
-from aws_s3_wodle.config import BLOCK_TYPES, parse_config_bytes, reference_markdown
-from aws_s3_wodle.discard import DiscardRule
+from aws_s3_wodle.config.buckets import BUCKET_TYPES, BucketConfig, format_log_date, parse_log_date
+from aws_s3_wodle.config.reader import BLOCK_TYPES, parse_config_bytes, reference_markdown
+from aws_s3_wodle.config.discard import DiscardRule
 from aws_s3_wodle.errors import ConfigError
-from aws_s3_wodle.formats import DecodeError
-from aws_s3_wodle.sources.buckets import parsers, shape
-from aws_s3_wodle.sources.buckets.types import TYPES, day_slashes_unpadded
-from aws_s3_wodle.state import Scope, StateStore
-from aws_s3_wodle.wazuh_args import UsageError, build_parser, translate
+from aws_s3_wodle.decode.formats import DecodeError
+from aws_s3_wodle.decode import log_lines as parsers
+from aws_s3_wodle.decode import shape
+from aws_s3_wodle.sources.listing.layouts import TYPES, day_slashes_unpadded
+from aws_s3_wodle.sources.listing.state import Scope, StateStore
+from aws_s3_wodle.cli.wazuh import UsageError, build_parser, translate
 
 from .helpers import one_block_conf
 

@@ -44,7 +44,7 @@ def test_scheduler_runs_on_interval_and_stops_cleanly_on_sigterm(lab, engine, tm
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    assert len(engine.datagrams) == 25
+    assert len(engine.datagrams) == 25, err
     uids = {json.loads(d.split(b":", 2)[2])["metadata"]["uid"] for d in engine.datagrams}
     assert uids == {f"11-{i}" for i in range(20)} | {f"12-{i}" for i in range(5)}
     assert "Received SIGTERM" in err and "Traceback" not in err
@@ -79,7 +79,8 @@ def test_missing_queue_is_an_aws_error_with_a_hint(lab, tmp_path):
 @pytest.mark.parametrize("prefix", [[], ["--subscriber", "security_lake", "--queue", "q"]],
                          ids=["own", "wazuh"])
 def test_bad_numbers_are_usage_errors(prefix, argv, flag, capsys):
-    from aws_s3_wodle import cli, wazuh_args
+    from aws_s3_wodle.cli import main as cli
+    from aws_s3_wodle.cli import wazuh as wazuh_args
     parser = wazuh_args.build_parser() if prefix else cli.build_parser()
     with pytest.raises(SystemExit) as exit_info:
         parser.parse_args(prefix + argv)
@@ -92,7 +93,7 @@ def test_bad_numbers_are_usage_errors(prefix, argv, flag, capsys):
 
 @pytest.mark.parametrize("debug", [0, 1])
 def test_an_unexpected_exception_is_one_line_and_exit_70(debug, monkeypatch, tmp_path, caplog):
-    from aws_s3_wodle import cli
+    from aws_s3_wodle.cli import main as cli
     from aws_s3_wodle.errors import EXIT_INTERNAL
 
     def boom(args):
@@ -110,8 +111,10 @@ def test_an_unexpected_exception_is_one_line_and_exit_70(debug, monkeypatch, tmp
 
 
 def test_every_command_line_defaults_to_the_one_wazuh_path():
-    from aws_s3_wodle import cli, connectivity, wazuh_args
-    from aws_s3_wodle.config import DEFAULT_CONFIG, DEFAULT_WAZUH_PATH
+    from aws_s3_wodle.cli import main as cli
+    from aws_s3_wodle.cli import check as connectivity
+    from aws_s3_wodle.cli import wazuh as wazuh_args
+    from aws_s3_wodle.config.wodle import DEFAULT_CONFIG, DEFAULT_WAZUH_PATH
     parsers = [cli.build_parser(), wazuh_args.build_parser(), connectivity.build_parser()]
     assert {p.get_default("wazuh_path") for p in parsers} == {DEFAULT_WAZUH_PATH}
     assert DEFAULT_CONFIG.startswith(DEFAULT_WAZUH_PATH + "/")

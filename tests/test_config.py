@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from aws_s3_wodle.config import SecurityLakeSubscriber, Wodle, load_config, parse_config_bytes, parse_interval
+from aws_s3_wodle.config.subscribers import SecurityLakeSubscriber
+from aws_s3_wodle.config.wodle import Wodle
+from aws_s3_wodle.config.reader import load_config, parse_config_bytes
+from aws_s3_wodle.config.options import parse_interval
 from aws_s3_wodle.errors import ConfigError
 
 from .helpers import one_block_conf
@@ -161,7 +164,7 @@ def test_cli_bad_config_one_line_exit_1(tmp_path, name, data, line, text):
 
 def test_readme_reference_is_generated_from_the_declarations():
     """Nothing documented twice: the README's option tables are exactly what the dataclasses declare."""
-    from aws_s3_wodle.config import reference_markdown
+    from aws_s3_wodle.config.reader import reference_markdown
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert reference_markdown() in readme, "regenerate the README table: python -c " \
         "'from aws_s3_wodle.config import reference_markdown; print(reference_markdown())'"

@@ -6,7 +6,7 @@ import socket
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from aws_s3_wodle.connectivity import explain
+from aws_s3_wodle.cli.check import explain
 from aws_s3_wodle.lab.engine import DatagramEngine
 from aws_s3_wodle.lab.faults import access_denied, require_external_id
 

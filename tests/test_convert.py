@@ -9,7 +9,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from aws_s3_wodle.convert import batch_to_json, batch_to_rows
+from aws_s3_wodle.decode.arrow_json import batch_to_json, batch_to_rows
 
 NAN, INF = float("nan"), float("inf")
 

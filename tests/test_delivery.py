@@ -15,18 +15,20 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from aws_s3_wodle.aws import client_config
-from aws_s3_wodle.delivered import DeliveryStore, NoStore, ObjectId, open_store
-from aws_s3_wodle.dispositions import CORRUPT, DENIED, MISSING, THROTTLED, classify_s3_error, is_transient
+from aws_s3_wodle.platform.aws import client_config
+from aws_s3_wodle.delivery.checkpoints import DeliveryStore, NoStore, open_store
+from aws_s3_wodle.seams import ObjectId
+from aws_s3_wodle.delivery.outcome import CORRUPT, DENIED, MISSING, THROTTLED, classify_s3_error, is_transient
 from aws_s3_wodle.errors import SinkError
 from aws_s3_wodle.lab.engine import DatagramEngine
 from aws_s3_wodle.lab.security_lake import lab_client, lab_env
-from aws_s3_wodle.notifications import ObjectRef
-from aws_s3_wodle.sinks import OversizeRecorder, SendResult
+from aws_s3_wodle.seams import ObjectRef
+from aws_s3_wodle.sinks import OversizeRecorder
+from aws_s3_wodle.seams import SendResult
 from aws_s3_wodle.sinks.analysisd import AnalysisdSink
-from aws_s3_wodle.sources.sqs import SqsQueue
-from aws_s3_wodle.subscriber import RunOptions, SubscriberRun
-from aws_s3_wodle.visibility import LeaseKeeper
+from aws_s3_wodle.sources.sqs.queue import SqsQueue
+from aws_s3_wodle.sources.sqs.subscriber import RunOptions, SubscriberRun
+from aws_s3_wodle.sources.sqs.leases import LeaseKeeper
 
 
 # --- delivery state
@@ -293,7 +295,7 @@ def test_engine_gone_mid_batch_comes_back(tmp_path, as_batch):
 
 def test_broken_download_resumes_with_a_range_request(moto_server):
     """The proxy cuts the first answer half-way; the rest comes with one ranged GET, not a new download."""
-    from aws_s3_wodle.fetch import download
+    from aws_s3_wodle.delivery.fetch import download
     from aws_s3_wodle.lab.faults import FaultProxy, Rule
     body = os.urandom(300_000)
     env = lab_env(moto_server.endpoint, "us-east-1")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from aws_s3_wodle.bucket_config import format_log_date
+from aws_s3_wodle.config.buckets import format_log_date
 from aws_s3_wodle.lab.buckets_prefix import ACCOUNTS, KINDS, ORGANIZATION, REGIONS, BucketLab, event_id
 from aws_s3_wodle.lab.security_lake import lab_env
 

@@ -8,7 +8,7 @@ import re
 import pyarrow.parquet as pq
 import pytest
 
-from aws_s3_wodle.formats.parquet import iter_parquet_events
+from aws_s3_wodle.decode.formats.parquet import iter_parquet_events
 
 from .conftest import SAMPLES, SKIP_NO_SHARED, run_wodle
 from .helpers import received_payloads

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from aws_s3_wodle.config import load_config
+from aws_s3_wodle.config.reader import load_config
 
 ETC = Path(__file__).resolve().parents[1] / "etc"
 EXAMPLES = sorted((ETC / "examples").glob("*.conf"))
@@ -29,7 +29,7 @@ def test_example_loads(path):
 
 def test_every_source_has_an_example():
     """Every block type the reader supports appears in at least one example."""
-    from aws_s3_wodle.config import BLOCK_TYPES
+    from aws_s3_wodle.config.reader import BLOCK_TYPES
     seen = {(type(b).TAG if hasattr(type(b), "TAG") else "bucket", getattr(b, "kind", None) or type(b).TYPE)
             for p in EXAMPLES for _, b in load_config(str(p)).enabled_blocks()}
     kinds = {kind for _, kind in seen}

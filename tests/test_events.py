@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-from aws_s3_wodle.discard import DiscardRule
-from aws_s3_wodle.events import drop_nulls, event_batches, wrap
-from aws_s3_wodle.formats import DecodeError, iter_records
+from aws_s3_wodle.config.discard import DiscardRule
+from aws_s3_wodle.decode.events import drop_nulls, event_batches, wrap
+from aws_s3_wodle.decode.formats import DecodeError, iter_records
 from aws_s3_wodle.lab.buckets import security_hub_object
-from aws_s3_wodle.log_subscribers import bucket_records
-from aws_s3_wodle.securityhub import finding_events
+from aws_s3_wodle.decode.events import bucket_records
+from aws_s3_wodle.decode.securityhub import finding_events
 
 
 def rule(field: str, regex: str) -> DiscardRule:
@@ -102,10 +102,11 @@ def test_security_hub_raw_asff_and_foreign_records():
 def test_object_decoder_batches_stay_small_and_wrap_with_the_blocks_source():
     import threading
 
-    from aws_s3_wodle.log_subscribers import MAX_BATCH, object_decoder
-    from aws_s3_wodle.notifications import ObjectRef
-    from aws_s3_wodle.runner import Context
-    from aws_s3_wodle.subscriber_config import BucketsSubscriber
+    from aws_s3_wodle.run.wiring import object_decoder
+    from aws_s3_wodle.decode.events import MAX_BATCH
+    from aws_s3_wodle.seams import ObjectRef
+    from aws_s3_wodle.run.wiring import Context
+    from aws_s3_wodle.config.subscribers import BucketsSubscriber
 
     lines = b"".join(b'{"n": %d}\n' % i for i in range(1234))
     ctx = Context(sink=None, options=None, stop=threading.Event(), batch_size=5000)
@@ -117,8 +118,8 @@ def test_object_decoder_batches_stay_small_and_wrap_with_the_blocks_source():
 
 
 def test_deep_nesting_is_a_decode_error_not_a_recursion_error():
-    from aws_s3_wodle.events import MAX_DEPTH
-    from aws_s3_wodle.sources.buckets import shape
+    from aws_s3_wodle.decode.events import MAX_DEPTH
+    from aws_s3_wodle.decode import shape
 
     def deep(levels):
         value: dict = {"x": None}
@@ -137,7 +138,7 @@ def test_deep_nesting_is_a_decode_error_not_a_recursion_error():
 
 
 def test_one_null_dropper_unwraps_singletons_for_buckets():
-    from aws_s3_wodle.sources.buckets import shape
+    from aws_s3_wodle.decode import shape
 
     record = {"a": [[{"b": None, "c": [1]}]], "d": [1, [2], None], "e": [None], "f": None}
     [event] = shape.generic(record, "custom")

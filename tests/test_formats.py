@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aws_s3_wodle.formats import DecodeError, batched, dump_batch, dumps, iter_records
+from aws_s3_wodle.decode.formats import DecodeError, batched, dump_batch, dumps, iter_records
 
 RECS = [{"id": 1, "user": {"name": "alice", "groups": ["a", "b"]}, "ok": True},
         {"id": 2, "user": {"name": "bob"}, "score": 1.5, "note": None},
@@ -131,7 +131,7 @@ def test_text_lines():
 
 
 def test_a_text_line_over_the_limit_fails_the_object_with_its_size():
-    from aws_s3_wodle.formats.text import MAX_LINE, iter_text
+    from aws_s3_wodle.decode.formats.text import MAX_LINE, iter_text
     assert list(iter_text(io.BytesIO(b"ab\r\nabc\n"), max_line=3)) == [{"full_log": "ab"}, {"full_log": "abc"}]
     with pytest.raises(DecodeError, match="line 2 is 10 bytes long, over the 3-byte limit"):
         list(iter_text(io.BytesIO(b"ok\n" + b"x" * 10 + b"\r\nlater\n"), max_line=3))
@@ -145,7 +145,7 @@ def test_a_text_line_over_the_limit_fails_the_object_with_its_size():
 
 def test_a_line_without_newline_is_never_held_whole():
     import tracemalloc
-    from aws_s3_wodle.formats.text import iter_text
+    from aws_s3_wodle.decode.formats.text import iter_text
     size = 32 << 20
     with tempfile.TemporaryFile() as f:
         f.write(b"z" * size)

@@ -13,9 +13,10 @@ import threading
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from aws_s3_wodle.config import BLOCK_TYPES, Wodle, _options, load_config, parse_config_bytes
+from aws_s3_wodle.config.reader import BLOCK_TYPES, _options, load_config, parse_config_bytes
+from aws_s3_wodle.config.wodle import Wodle
 from aws_s3_wodle.errors import ConfigError
-from aws_s3_wodle.notifications import NotificationError, parse_body
+from aws_s3_wodle.sources.sqs.notifications import NotificationError, parse_body
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from aws_s3_wodle.notifications import NotificationError, ObjectRef, parse_body
+from aws_s3_wodle.sources.sqs.notifications import NotificationError, parse_body
+from aws_s3_wodle.seams import ObjectRef
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "samples" / "sqs"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/samples not present (a user's clone): "

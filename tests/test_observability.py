@@ -11,8 +11,8 @@ import threading
 from prometheus_client.parser import text_string_to_metric_families
 
 from aws_s3_wodle.lab.security_lake import lab_env
-from aws_s3_wodle.metrics import Metrics
-from aws_s3_wodle.stats import RunStats
+from aws_s3_wodle.observe.metrics import Metrics
+from aws_s3_wodle.observe.stats import RunStats
 
 from .conftest import run_wodle
 
@@ -72,7 +72,7 @@ def test_metrics_of_a_failed_run(lab, tmp_path):
 
 
 def test_block_labels_name_the_queue():
-    from aws_s3_wodle.metrics import block_labels
+    from aws_s3_wodle.observe.metrics import block_labels
 
     class Block:
         TYPE = "buckets"

@@ -10,9 +10,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from aws_s3_wodle.convert import batch_to_json
-from aws_s3_wodle.formats import DecodeError
-from aws_s3_wodle.formats.parquet import iter_parquet_events, parquet_row_count
+from aws_s3_wodle.decode.arrow_json import batch_to_json
+from aws_s3_wodle.decode.formats import DecodeError
+from aws_s3_wodle.decode.formats.parquet import iter_parquet_events, parquet_row_count
 from aws_s3_wodle.lab import ocsf
 from aws_s3_wodle.lab.ocsf import ocsf_schema, ocsf_table, write_ocsf_parquet
 

@@ -7,8 +7,8 @@ import time
 import pyarrow as pa
 import pytest
 
-from aws_s3_wodle.overlap import ordered_map, prefetched
-from aws_s3_wodle.textbatch import TextBatch
+from aws_s3_wodle.platform.threads import ordered_map, prefetched
+from aws_s3_wodle.decode.textbatch import TextBatch
 
 from .helpers import Concurrency
 
@@ -64,7 +64,7 @@ def test_prefetched_stopped_early_stops_and_closes_the_producer():
 
 
 def _gated(items, gate, abort=None):
-    from aws_s3_wodle.pipeline import one_at_a_time
+    from aws_s3_wodle.delivery.concurrency import one_at_a_time
     return prefetched(one_at_a_time(items, gate, abort or threading.Event()), depth=2, name="test-gated")
 
 
@@ -93,7 +93,7 @@ def test_read_aheads_sharing_a_gate_take_turns():
 
 
 def test_a_read_ahead_waiting_for_the_gate_gives_up_when_the_run_aborts():
-    from aws_s3_wodle.pipeline import _Aborted
+    from aws_s3_wodle.delivery.concurrency import _Aborted
     gate, abort = threading.Semaphore(1), threading.Event()
     gate.acquire()  # another object is decoding
     waiting = _gated(iter(range(3)), gate, abort)

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from aws_s3_wodle.errors import SinkError
-from aws_s3_wodle.notifications import ObjectRef
-from aws_s3_wodle.pipeline import ObjectPipeline
+from aws_s3_wodle.seams import ObjectRef
+from aws_s3_wodle.delivery.concurrency import ObjectPipeline
 
 from .conftest import run_wodle
 from .helpers import Concurrency, received_events, received_payloads
@@ -142,7 +142,7 @@ def test_a_stopped_pipelined_run_hands_back_every_unfinished_message_and_resumes
                                                                                    tmp_path):
     """As test_delivery's serial version: a stop mid-object ends the run with nothing deleted; every
     message received is handed back at once; the next run resumes each object after its checkpoint."""
-    from aws_s3_wodle.subscriber import RunOptions
+    from aws_s3_wodle.sources.sqs.subscriber import RunOptions
 
     from .test_delivery import _next_run, _notified_objects, _stopped_run, _visible
 
@@ -206,7 +206,7 @@ class _Objects:
         return _InFlight(self.gauge, self._batches(ref))
 
     def _batches(self, ref):
-        from aws_s3_wodle.formats import DecodeError
+        from aws_s3_wodle.decode.formats import DecodeError
         self.started.append(ref.key)
         try:
             with self.decoding:
@@ -243,7 +243,7 @@ class _InFlight:
 
 
 def _run(queue, s3, decoder, sink, tmp_path, stop=None, **options):
-    from aws_s3_wodle.subscriber import RunOptions, SubscriberRun
+    from aws_s3_wodle.sources.sqs.subscriber import RunOptions, SubscriberRun
     opts = RunOptions(**{"wait_seconds": 0, "visibility_timeout": 60, "state_dir": str(tmp_path),
                          "parallel_objects": 2, **options})
     return SubscriberRun("test", queue, s3, decoder, sink, opts, stop or threading.Event())
@@ -392,7 +392,7 @@ def test_a_stop_during_a_download_backoff_hands_the_message_back(sqs, moto_serve
     goes back to the queue at once instead of waiting out its visibility timeout."""
     import boto3
 
-    from aws_s3_wodle.aws import client_config
+    from aws_s3_wodle.platform.aws import client_config
     from aws_s3_wodle.lab.faults import FaultProxy, Rule
     from aws_s3_wodle.lab.security_lake import lab_env
 

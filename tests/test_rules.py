@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from aws_s3_wodle.formats.parquet import iter_parquet_events
+from aws_s3_wodle.decode.formats.parquet import iter_parquet_events
 from aws_s3_wodle.lab import ocsf_sources
 from aws_s3_wodle.lab.ocsf import write_ocsf_parquet
 

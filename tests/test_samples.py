@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from aws_s3_wodle.formats.parquet import iter_parquet_events, parquet_row_count
+from aws_s3_wodle.decode.formats.parquet import iter_parquet_events, parquet_row_count
 
 SHARED = Path(os.environ.get("AWS_S3_WODLE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 LAKE = SHARED / "samples" / "security-lake"

@@ -6,8 +6,8 @@ import logging
 import threading
 import time
 
-from aws_s3_wodle.config import Wodle
-from aws_s3_wodle.schedule import BlockScheduler, first_delay
+from aws_s3_wodle.config.wodle import Wodle
+from aws_s3_wodle.run.schedule import BlockScheduler, first_delay
 
 
 def test_overtaken_run_warns_and_next_starts_at_once(caplog):

@@ -71,7 +71,7 @@ def test_a_large_batch_goes_out_in_order_around_oversized_events(tmp_path, batch
     import pyarrow as pa
 
     from aws_s3_wodle.sinks.mmsg import WINDOW
-    from aws_s3_wodle.textbatch import TextBatch
+    from aws_s3_wodle.decode.textbatch import TextBatch
     path = str(tmp_path / "queue")
     record = tmp_path / "oversized.jsonl"
     big = {0, 1, WINDOW - 1, WINDOW, 1500, 2999}
@@ -98,7 +98,7 @@ def test_without_sendmmsg_or_when_it_is_refused_events_go_one_by_one(tmp_path, m
     import pyarrow as pa
 
     from aws_s3_wodle.sinks import mmsg
-    from aws_s3_wodle.textbatch import TextBatch
+    from aws_s3_wodle.decode.textbatch import TextBatch
     events = [json.dumps({"i": i}).encode() for i in range(3000)]
     batch = TextBatch(pa.array(events, pa.binary()))
     path = str(tmp_path / "queue")

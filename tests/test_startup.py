@@ -18,7 +18,7 @@ def test_empty_queue_pass_never_imports_pyarrow(lab, engine, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "0 messages" in proc.stderr
     modules = _imported(proc.stderr)
-    assert "boto3" in modules and "aws_s3_wodle.cli" in modules  # the import log is really there
+    assert "boto3" in modules and "aws_s3_wodle.cli.main" in modules  # the import log is really there
     assert not {m for m in modules if m.split(".")[0] == "pyarrow"}
     # an object to decode does bring pyarrow in
     lab.add_generated(5, seed=41)

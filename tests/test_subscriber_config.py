@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from aws_s3_wodle.config import KNOWN_UNSUPPORTED, parse_config_bytes
+from aws_s3_wodle.config.reader import KNOWN_UNSUPPORTED, parse_config_bytes
 from aws_s3_wodle.errors import ConfigError
-from aws_s3_wodle.subscriber_config import BucketsSubscriber, QueueRef, SecurityHubSubscriber, queue_ref
+from aws_s3_wodle.config.subscribers import BucketsSubscriber, QueueRef, SecurityHubSubscriber, queue_ref
 
 from .helpers import one_block_conf
 

@@ -15,7 +15,7 @@ import pytest
 from aws_s3_wodle.lab.buckets import BucketsLab
 from aws_s3_wodle.lab.faults import require_external_id
 from aws_s3_wodle.lab.security_lake import lab_env
-from aws_s3_wodle.wazuh_args import FLAGS, MODES, REFUSED, is_wazuh_command_line
+from aws_s3_wodle.cli.wazuh import FLAGS, MODES, REFUSED, is_wazuh_command_line
 
 from .conftest import run_cli
 from .helpers import received_events
@@ -165,7 +165,7 @@ def test_service_mode_says_not_supported_and_bucket_mode_runs(lab, tmp_path):
 
 
 def test_skip_on_error_flag_sets_the_section_option():
-    from aws_s3_wodle.wazuh_args import build_parser, translate
+    from aws_s3_wodle.cli.wazuh import build_parser, translate
     base = ["--subscriber", "security_lake", "--queue", "q"]
     with_flag, block, run = translate(build_parser().parse_args(base + ["--skip_on_error", "--debug", "2"]))
     without, _, _ = translate(build_parser().parse_args(base))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from urllib.parse import quote_plus
 
-from .security_lake import ACCOUNT, lab_client, wodle_conf
+from aws_s3_wodle.lab.security_lake import ACCOUNT, lab_client, wodle_conf
 
 DELIVERIES = ("sqs", "sns", "eventbridge")
 

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from .security_lake import lab_client, wodle_conf
+from aws_s3_wodle.lab.security_lake import lab_client, wodle_conf
 
 ACCOUNTS = ("111111111111", "222222222222")
 REGIONS = ("us-east-1", "eu-west-1")
@@ -373,7 +373,7 @@ _MAKERS: dict[str, Callable[..., tuple[str, bytes, list[str]]]] = {
 
 def demo_blocks(lab_by_kind: dict[str, "BucketLab"], since: dt.date) -> str:
     """ossec.conf reading every lab bucket, one <bucket> block per type."""
-    from ..bucket_config import format_log_date
+    from aws_s3_wodle.config.buckets import format_log_date
     blocks = []
     for kind, lab in lab_by_kind.items():
         spec = {"type": kind, "name": lab.bucket, "only_logs_after": format_log_date(since)}

@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .buckets import DELIVERIES, BucketsLab
-from .engine import DatagramEngine
-from .security_lake import SecurityLakeLab, find_samples, lab_env
-from .server import MotoServer
+from aws_s3_wodle.lab.buckets import DELIVERIES, BucketsLab
+from aws_s3_wodle.lab.engine import DatagramEngine
+from aws_s3_wodle.lab.security_lake import SecurityLakeLab, find_samples, lab_env
+from aws_s3_wodle.lab.server import MotoServer
 
 HEADER = b"1:Wazuh-AWS:"
 
@@ -88,7 +88,7 @@ def _show_first(events: list[dict], width: int) -> None:
 
 
 def buckets_demo(args: argparse.Namespace) -> int:
-    from .buckets_prefix import build_all, demo_blocks, event_id
+    from aws_s3_wodle.lab.buckets_prefix import build_all, demo_blocks, event_id
     work = _workdir(args)
     conf, sock, state = work / "buckets-ossec.conf", work / "queue" / "sockets" / "queue", work / "buckets-state"
     shutil.rmtree(state, ignore_errors=True)  # a fresh lab: what an earlier demo read is no state of this one

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import boto3
 
-from .ocsf import write_ocsf_parquet
+from aws_s3_wodle.lab.ocsf import write_ocsf_parquet
 
 ACCOUNT = "123456789012"
 

@@ -8,27 +8,12 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Protocol
+from typing import Optional
 
 import orjson
 
-from ..errors import SinkError
-
-
-@dataclass
-class SendResult:
-    sent: int = 0
-    bytes: int = 0
-    oversized: int = 0
-    recorded_in: Optional[str] = None  # where the oversized events were recorded
-
-
-class Sink(Protocol):
-    def send_batch(self, events: list[bytes], origin: str) -> SendResult: ...
-
-    def close(self) -> None: ...
+from aws_s3_wodle.errors import SinkError
 
 
 class OversizeRecorder:

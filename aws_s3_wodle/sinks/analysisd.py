@@ -11,17 +11,17 @@ import errno
 import logging
 import socket
 import struct
-import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence
 
-from ..errors import SinkError
-from . import OversizeRecorder, SendResult
+from aws_s3_wodle.errors import SinkError
+from aws_s3_wodle.sinks import OversizeRecorder
+from aws_s3_wodle.seams import Batch, SendResult, as_batch
 
 if TYPE_CHECKING:
-    from .mmsg import BatchSender, Spans
+    from aws_s3_wodle.sinks.mmsg import BatchSender, Spans
 
 log = logging.getLogger("aws-s3-wodle")
 
@@ -135,14 +135,16 @@ class AnalysisdSink:
     def _send(self, datagram: bytes) -> None:
         self._deliver(lambda sock: sock.send(datagram))
 
-    def send_batch(self, events: Sequence[bytes], origin: str) -> SendResult:
+    def send_batch(self, events: Batch, origin: str) -> SendResult:
         result = SendResult()
         header, limit = self.header, self.max_datagram
+        events = as_batch(events)
         with self.lock:
-            batcher = self._batcher_for(events)
+            text = events.arrow_text()
+            batcher = self._batcher_for() if text is not None else None
             if batcher is not None:
-                from .mmsg import Spans
-                self._send_spans(batcher, Spans(events.text), events, origin, result)  # type: ignore[attr-defined]
+                from aws_s3_wodle.sinks.mmsg import Spans
+                self._send_spans(batcher, Spans(text), events, origin, result)
             else:
                 self._send_all(events, origin, header, limit, result)
         return result
@@ -164,13 +166,12 @@ class AnalysisdSink:
         result.oversized += 1
         result.recorded_in = where
 
-    def _batcher_for(self, events: Any) -> Optional["BatchSender"]:
-        """The batch sender when ``events`` is a TextBatch (it has the Arrow array) and sendmmsg exists."""
-        textbatch = sys.modules.get("aws_s3_wodle.textbatch")  # not loaded: no TextBatch can exist
-        if not self.batched or textbatch is None or not isinstance(events, textbatch.TextBatch):
+    def _batcher_for(self) -> Optional["BatchSender"]:
+        """The batch sender for a batch kept in one Arrow array, when sendmmsg exists."""
+        if not self.batched:
             return None
         if self._batcher is None:
-            from .mmsg import BatchSender
+            from aws_s3_wodle.sinks.mmsg import BatchSender
             self._batcher = BatchSender.create(self.header)
             if self._batcher is None:
                 self.batched = False
@@ -180,7 +181,7 @@ class AnalysisdSink:
     def _send_spans(self, batcher: "BatchSender", spans: "Spans", events: Sequence[bytes], origin: str,
                     result: SendResult) -> None:
         """The batch path: runs of sendable events go out a window at a time; oversized ones are recorded."""
-        from .mmsg import Refused
+        from aws_s3_wodle.sinks.mmsg import Refused
         over = spans.longer_than(self.max_datagram - len(self.header))
         start = 0
         for stop in [*over, len(spans)]:

@@ -6,8 +6,8 @@ import sys
 import threading
 from typing import BinaryIO
 
-from ..errors import SinkError
-from . import SendResult
+from aws_s3_wodle.errors import SinkError
+from aws_s3_wodle.seams import SendResult
 
 
 class JsonLinesSink:

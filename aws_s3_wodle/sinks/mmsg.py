@@ -20,7 +20,7 @@ from typing import Optional
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..libc import function
+from aws_s3_wodle.platform.libc import function
 
 __all__ = ["BatchSender", "Refused", "Spans"]
 

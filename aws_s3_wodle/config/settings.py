@@ -1,0 +1,109 @@
+"""The process's run settings (everything not in ossec.conf), declared once: flag, default, check, help.
+
+Every command line builds its flags from these declarations (`cli/flags.py`): our own, the Wazuh
+manager's (its "own options" group) and `test` share one definition each, and a default lives only here.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Optional
+
+from aws_s3_wodle.config.wodle import DEFAULT_CONFIG, DEFAULT_WAZUH_PATH
+
+
+def positive_int(text: str) -> int:
+    """An integer of at least 1 (batch sizes: 0 divides by zero, a negative size reads nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer (at least 1)")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A finite number of seconds, 0 or more (nan or a negative wait would spin without sleeping)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds, 0 or more")
+    return value
+
+
+def whole(low: int, high: int) -> Callable[[str], int]:
+    """An integer from low to high (argparse's message names the flag and the range)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not from {low} to {high}")
+        return value
+    parse.__name__ = f"{low}..{high}"
+    return parse
+
+
+def setting(default: Any, *flags: str, help: str, parse: Optional[Callable[[str], Any]] = None,
+            switch: bool = False, metavar: Optional[str] = None) -> Any:
+    """Declare one run setting: its default, its flags (long first), its check and help text."""
+    return field(default=default, metadata={"flags": flags, "help": help, "parse": parse, "switch": switch,
+                                            "metavar": metavar})
+
+
+@dataclass
+class RunSettings:
+    """How this process runs the blocks of a configuration: one pass or a schedule, where events go, where
+    state lives, and the tuning knobs."""
+
+    config: str = setting(DEFAULT_CONFIG, "--config", "-c", help="ossec.conf to read (default %(default)s)")
+    once: bool = setting(False, "--once", switch=True, help="run every enabled block once, then exit (for a "
+                         "manager that calls us on its own interval)")
+    run_on_start: bool = setting(False, "--run-on-start", switch=True,
+                                 help="run every block at once, whatever <run_on_start> says")
+    wazuh_path: str = setting(DEFAULT_WAZUH_PATH, "--wazuh-path", help="Wazuh installation directory (default "
+                              "%(default)s); the engine's socket is WAZUH_PATH/queue/sockets/queue")
+    socket: Optional[str] = setting(None, "--socket", help="analysisd datagram socket to send to (overrides "
+                                    "--wazuh-path)")
+    output: Optional[str] = setting(None, "--output", "-o", help="write JSON lines to this file instead of the "
+                                    "engine ('-' = stdout)")
+    state_dir: Optional[str] = setting(None, "--state-dir", help="where bucket blocks remember what they read, "
+                                       "subscribers what they delivered and how far a half-done object got, and "
+                                       "where dead letters and events too big for the engine are recorded "
+                                       "(default WAZUH_PATH/var/aws-s3-wodle)")
+    reparse: bool = setting(False, "--reparse", switch=True, help="bucket blocks read again from their "
+                            "only_logs_after day, whatever they read before")
+    debug: int = setting(0, "--debug", "-d", parse=whole(0, 3), metavar="{0..3}",
+                         help="verbosity: 1-2 debug, 3 also AWS SDK debug")
+    sqs_wait: int = setting(20, "--sqs-wait", parse=whole(0, 20), metavar="{0..20}",
+                            help="SQS long-poll seconds (default %(default)s)")
+    batch_size: int = setting(5000, "--batch-size", parse=positive_int,
+                              help="rows decoded per batch (default %(default)s)")
+    keep_nulls: bool = setting(False, "--keep-nulls", switch=True, help="keep null fields in events (dropped by "
+                               "default)")
+    convert_threads: int = setting(0, "--convert-threads", parse=whole(0, 64), metavar="{0..64}",
+                                   help="threads converting Parquet batches to JSON, shared by all objects "
+                                        "(default 0: one per core, 2 to 4)")
+    parallel_objects: int = setting(2, "--parallel-objects", parse=whole(0, 32), metavar="{0..32}",
+                                    help="objects delivered at once, their downloads, decoding and sending "
+                                         "overlapping (default %(default)s, for 2 cores; 1: one object at a time)")
+    engine_retry: float = setting(30.0, "--engine-retry", parse=seconds,
+                                  help="seconds to keep retrying when the engine's socket refuses (default "
+                                       "%(default)s)")
+    metrics_file: Optional[str] = setting(None, "--metrics-file", help="write Prometheus metrics (text format) "
+                                          "to this file after every run")
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> "RunSettings":
+        """Settings from parsed flags (an argparse Namespace's vars); names not given keep their default."""
+        known = set(cls.names())
+        return cls(**{k: v for k, v in values.items() if k in known})

@@ -1,0 +1,85 @@
+"""Compression told by magic bytes, never by the key's suffix: gzip, zip or plain.
+
+S3 keys lie (``.json`` objects that are gzip, ``.gz`` objects that are not), so the first bytes
+decide. Every stream returned here decompresses as it is read: nothing is inflated whole.
+"""
+from __future__ import annotations
+
+import gzip
+import zipfile
+import zlib
+from typing import BinaryIO, Iterator, Tuple
+
+from aws_s3_wodle.decode.formats import DecodeError
+
+GZIP = "gzip"
+ZIP = "zip"
+PLAIN = "plain"
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive
+# Formats we recognise but do not read, to say what the object is instead of "not JSON".
+_UNSUPPORTED = ((b"BZh", "bzip2-compressed"), (b"\xfd7zXZ\x00", "xz-compressed"),
+                (b"\x28\xb5\x2f\xfd", "zstd-compressed"), (b"\xff\x06\x00\x00sNaPpY", "snappy-compressed"),
+                (b"PAR1", "Parquet"), (b"Obj\x01", "Avro"), (b"ORC", "ORC"))
+
+# What a decompressing stream raises on bad bytes, possibly long after the first record.
+STREAM_ERRORS = (EOFError, zlib.error, zipfile.BadZipFile, OSError)
+
+
+def detect(head: bytes) -> str:
+    """GZIP, ZIP or PLAIN from the first bytes; DecodeError for a format we recognise but do not read."""
+    if head.startswith(_GZIP_MAGIC):
+        return GZIP
+    if head.startswith(_ZIP_MAGIC):
+        return ZIP
+    for magic, name in _UNSUPPORTED:
+        if head.startswith(magic):
+            raise DecodeError(f"the object is {name} data, which this subscriber does not read "
+                              "(supported: gzip, zip or plain JSON, CSV and text)")
+    return PLAIN
+
+
+def open_streams(fileobj: BinaryIO) -> Iterator[Tuple[str, str, BinaryIO]]:
+    """Yield ``(compression, member name, readable stream)`` for each part of the object.
+
+    A zip yields each file it holds (name = the member's path); gzip and plain yield the object
+    itself once (name ""). ``fileobj`` must be seekable (the fetch spool is) and is not closed.
+    """
+    fileobj.seek(0)
+    kind = detect(fileobj.read(8))
+    fileobj.seek(0)
+    if kind == GZIP:
+        with gzip.GzipFile(fileobj=fileobj, mode="rb") as stream:
+            yield kind, "", stream  # type: ignore[misc]
+    elif kind == ZIP:
+        try:
+            archive = zipfile.ZipFile(fileobj)
+            members = [info for info in archive.infolist() if not info.is_dir()]
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise DecodeError(f"unreadable zip archive: {exc} (truncated or corrupt?)") from exc
+        with archive:
+            for info in members:
+                if info.flag_bits & 0x1:
+                    raise DecodeError(f"zip member {info.filename!r} is encrypted: cannot be read")
+                try:
+                    stream = archive.open(info)
+                except (NotImplementedError, zipfile.BadZipFile, OSError) as exc:
+                    raise DecodeError(f"zip member {info.filename!r} cannot be opened: {exc}") from exc
+                with stream:
+                    yield kind, info.filename, stream
+    else:
+        yield kind, "", fileobj
+
+
+def describe_stream_error(exc: BaseException, compression: str) -> str:
+    """A one-line reason for an error raised while reading a (decompressing) stream."""
+    if isinstance(exc, EOFError):
+        return f"truncated {compression} data (the stream ends before its end marker)"
+    if isinstance(exc, zlib.error):
+        return f"corrupt {compression} data ({str(exc).split(': ', 1)[-1]})"
+    if isinstance(exc, zipfile.BadZipFile):
+        return f"corrupt zip data ({exc})"
+    if isinstance(exc, gzip.BadGzipFile):
+        return f"corrupt gzip data ({exc})"
+    return f"cannot read the object ({exc})"

@@ -1,0 +1,146 @@
+"""One object from S3 to the sink, at least once and, on this host, at most once.
+
+`ObjectDelivery.deliver(ref)` is the whole life of one object, in order:
+  1. already delivered (delivered.py)?  -> nothing sent, Outcome(skipped)
+  2. download (fetch.py: retries, resume, length check)
+  3. decode batch by batch, skip the events a previous attempt already handed to the sink
+  4. send each batch; after the sink accepted it, record the progress (the checkpoint hook)
+  5. mark delivered (only then may the caller acknowledge the message)
+Failures come back as an Outcome with their class (dispositions.py), never as an exception, except
+the two that must end the run: SinkError (the engine does not take events) and Interrupted (stop asked).
+In both cases the progress recorded so far stands, so the next attempt resumes after the last batch
+the sink accepted. This is the unit a pipelined run can call for several objects at once; two calls
+for the same object (notified twice) take turns, so the second finds it delivered instead of sending
+it again beside the first.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+from typing import Any, BinaryIO, Iterator, Optional
+
+from aws_s3_wodle.delivery.checkpoints import NoStore
+from aws_s3_wodle.seams import Decoder, ObjectId, ObjectRef, Sink, as_batch
+from aws_s3_wodle.delivery.outcome import CORRUPT, THROTTLED, Outcome, class_of
+from aws_s3_wodle.errors import ObjectError, WodleError
+from aws_s3_wodle.delivery.fetch import download
+from aws_s3_wodle.decode.formats import DecodeError
+from aws_s3_wodle.observe.stats import RunStats
+
+log = logging.getLogger("aws-s3-wodle")
+
+
+
+class Interrupted(WodleError):
+    """A stop was requested mid-object: its progress is kept and its message released for a later run."""
+
+    exit_code = 130
+
+
+class ObjectDelivery:
+    def __init__(self, s3: Any, decoder: Decoder, sink: Sink, stats: RunStats, *, store: Any = None,
+                 stop: Optional[threading.Event] = None, spool_dir: Optional[str] = None) -> None:
+        self.s3, self.decoder, self.sink, self.stats = s3, decoder, sink, stats
+        self.counting = threading.Lock()  # deliver() may run in several threads; the counters are shared
+        self.store = store or NoStore()
+        self.stop = stop or threading.Event()
+        self.spool_dir = spool_dir
+        self.delivering: set[tuple[str, str]] = set()  # (bucket, key) of the objects being delivered now
+        self.turns = threading.Condition()
+
+    def deliver(self, ref: ObjectRef) -> Outcome:
+        with self._turn(ref):
+            return self._deliver(ref)
+
+    @contextmanager
+    def _turn(self, ref: ObjectRef) -> Iterator[None]:
+        """One delivery of an object at a time (whatever its version: the store tells them apart after)."""
+        key = (ref.bucket, ref.key)
+        with self.turns:
+            while key in self.delivering:
+                self.turns.wait()
+            self.delivering.add(key)
+        try:
+            yield
+        finally:
+            with self.turns:
+                self.delivering.discard(key)
+                self.turns.notify_all()
+
+    def _deliver(self, ref: ObjectRef) -> Outcome:
+        oid = ObjectId.of(ref)
+        if oid and self.store.is_delivered(oid):
+            return self._skip(ref)
+        log.debug("Fetching %s", ref)
+        try:
+            fetched = download(self.s3, ref, self.spool_dir, stop=self.stop)
+        except ObjectError as exc:
+            if self.stop.is_set() and class_of(exc.kind) is THROTTLED:  # its retries were cut short by the stop
+                raise Interrupted(f"stopped while downloading {ref}; it is tried again on the next run") from None
+            return Outcome(False, class_of(exc.kind), exc.reason)
+        with fetched:
+            if oid is None:
+                oid = ObjectId.of(ref, fetched.etag, fetched.version_id)
+                if oid and self.store.is_delivered(oid):
+                    return self._skip(ref)
+            return self._send(ref, oid, fetched.file)
+
+    def _count(self, **amounts: int) -> None:
+        with self.counting:
+            for name, n in amounts.items():
+                setattr(self.stats, name, getattr(self.stats, name) + n)
+
+    def _skip(self, ref: ObjectRef) -> Outcome:
+        log.debug("%s was already delivered: acknowledging its notification without sending it again", ref)
+        self._count(skipped=1)
+        return Outcome(True, skipped=True)
+
+    def _send(self, ref: ObjectRef, oid: Optional[ObjectId], spool: BinaryIO) -> Outcome:
+        resume = self.store.resume_point(oid) if oid else 0
+        if resume:
+            log.info("Resuming %s after the %d events already delivered", ref, resume)
+            self._count(resumed=1)
+        position = sent = sent_bytes = oversized = discarded = 0  # position: events of the object handled so far
+        recorded_in = None
+        batches = None
+        try:
+            batches = self.decoder(spool, ref)
+            for batch in batches:
+                if self.stop.is_set():
+                    raise Interrupted(f"stopped in the middle of {ref} after {position} events; it resumes there "
+                                      "on the next run")
+                start, position = position, position + len(batch)
+                if resume and position <= resume:
+                    continue  # delivered by an earlier attempt
+                batch = as_batch(batch)
+                discarded += batch.discarded  # dropped by discard_regex
+                if start < resume:
+                    batch = batch[resume - start:]
+                result = self.sink.send_batch(batch, str(ref))
+                sent += result.sent
+                sent_bytes += result.bytes
+                oversized += result.oversized
+                recorded_in = result.recorded_in or recorded_in
+                self._count(in_flight_events=result.sent)  # progress of the objects being delivered (progress.py)
+                if oid:
+                    self.store.save_progress(oid, position)  # the checkpoint: at most this batch is resent
+        except DecodeError as exc:
+            return Outcome(False, CORRUPT, f"cannot decode after {position} events: {exc}")
+        finally:
+            self._count(in_flight_events=-sent, events=sent, bytes=sent_bytes, oversized=oversized,
+                        discarded=discarded)
+            if oversized:
+                log.error("%d events of %s are over the engine's datagram limit: not sent, recorded whole in %s",
+                          oversized, ref, recorded_in)
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()  # before the spool is closed: no decoding thread may still read it
+        if position < resume:
+            log.warning("%s has %d events, fewer than the %d recorded as delivered: it changed; nothing resent",
+                        ref, position, resume)
+        if oid:
+            self.store.mark_delivered(oid, position)
+        self._count(objects=1)
+        log.debug("Delivered %d events of %s", sent, ref)
+        return Outcome(True)

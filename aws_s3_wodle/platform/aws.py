@@ -1,0 +1,129 @@
+"""boto3 sessions: the standard credential chain, a profile, and an assumed role that refreshes itself.
+
+Endpoints come from the standard places (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS/_S3/_STS, config files),
+which boto3 honours on its own; we only override them where the config says so: `sts_endpoint` for STS,
+`service_endpoint` for S3.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import boto3
+import botocore.session
+from botocore.config import Config as BotoConfig
+from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+
+from aws_s3_wodle.config.access import AwsAccess
+from aws_s3_wodle.errors import AwsAccessError
+
+DEFAULT_REGION = "us-east-1"
+# Refresh assumed-role credentials this long before they expire, so no call runs on a dead token.
+REFRESH_WINDOW = 300
+
+
+# Tries per AWS call (the first and 5 retries, with botocore's exponential backoff up to 20 s between them)
+# unless the operator set AWS_MAX_ATTEMPTS or max_attempts in the AWS config file, which botocore honours.
+TOTAL_ATTEMPTS = 6
+
+
+def client_config(max_pool: int = 10) -> BotoConfig:
+    retries: dict[str, Any] = {"mode": "standard"}
+    if botocore.session.Session().get_config_variable("max_attempts") is None:
+        retries["total_max_attempts"] = TOTAL_ATTEMPTS
+    return BotoConfig(retries=retries, connect_timeout=10, read_timeout=60, max_pool_connections=max_pool)
+
+
+@dataclass
+class AwsClients:
+    """The clients one block needs, built once per run from one (possibly assumed-role) session."""
+
+    session: boto3.Session
+    region: str
+    s3_endpoint: Optional[str] = None
+
+    def client(self, service: str, endpoint_url: Optional[str] = None) -> Any:
+        kwargs = {"region_name": self.region, "config": client_config()}
+        if endpoint_url:
+            kwargs["endpoint_url"] = endpoint_url
+        return self.session.client(service, **kwargs)
+
+    def sqs(self) -> Any:
+        return self.client("sqs")
+
+    def s3(self) -> Any:
+        return self.client("s3", self.s3_endpoint)
+
+
+def describe_client_error(exc: Exception) -> str:
+    """One line with the AWS error code, HTTP status and message: what an operator needs to act."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+        return f"{err.get('Code', 'Error')} (HTTP {status}): {err.get('Message') or exc}"
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials found: set aws_profile, the AWS_* environment variables or an instance role"
+    return str(exc)
+
+
+def make_session(access: AwsAccess, region: Optional[str] = None) -> AwsClients:
+    """A session from the standard chain or the profile, wrapped in an auto-refreshing AssumeRole if asked."""
+    try:
+        base = botocore.session.Session(profile=access.aws_profile) if access.aws_profile else botocore.session.Session()
+        region = region or base.get_config_variable("region") or DEFAULT_REGION
+        if access.iam_role_arn:
+            _assume_role(base, access, region)
+        elif base.get_credentials() is None:
+            raise NoCredentialsError()
+    except ProfileNotFound:
+        raise AwsAccessError(f"AWS profile '{access.aws_profile}' not found in the shared credentials or config "
+                             "files; check <aws_profile>") from None
+    except (BotoCoreError, ClientError) as exc:
+        raise AwsAccessError(f"cannot get AWS credentials: {describe_client_error(exc)}") from None
+    return AwsClients(boto3.Session(botocore_session=base, region_name=region), region, access.service_endpoint)
+
+
+def _assume_role(base: botocore.session.Session, access: AwsAccess, region: str) -> None:
+    source = base.get_credentials()
+    if source is None:
+        raise NoCredentialsError()
+    extra: dict[str, Any] = {"RoleSessionName": f"aws-s3-wodle-{socket.gethostname()[:30]}-{os.getpid()}"}
+    if access.external_id:
+        extra["ExternalId"] = access.external_id
+    if access.iam_role_duration:
+        extra["DurationSeconds"] = access.iam_role_duration
+
+    def sts_client(service: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("region_name", region)
+        if access.sts_endpoint:
+            kwargs["endpoint_url"] = access.sts_endpoint
+        return base.create_client(service, **kwargs)
+
+    fetcher = AssumeRoleCredentialFetcher(sts_client, source, access.iam_role_arn, extra_args=extra,
+                                          expiry_window_seconds=REFRESH_WINDOW)
+    try:
+        fetcher.fetch_credentials()  # fail now, with a clear message, rather than on the first S3 call
+    except ClientError as exc:
+        raise AwsAccessError(f"sts:AssumeRole on {access.iam_role_arn} refused: {describe_client_error(exc)}; "
+                             "check the role's trust policy, the external id and the caller's sts:AssumeRole "
+                             "permission") from None
+    creds = DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
+    base._credentials = creds  # botocore's documented-by-use hook for custom refreshable credentials
+
+
+class LazyClient:
+    """A client made on first use: a pass over an empty queue never loads S3's service model."""
+
+    def __init__(self, make: Any) -> None:
+        self._make, self._client, self._lock = make, None, threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make()
+        return getattr(self._client, name)

@@ -1,0 +1,296 @@
+"""One run of an SQS subscriber: receive -> hold -> parse -> deliver each object -> settle the message.
+
+A message is deleted only when every object it names was accepted by the sink (or had been before:
+delivered.py): at-least-once. While it is being worked on, visibility.py keeps it invisible to other
+consumers. A failure is classified (dispositions.py), logged once per object with its key and reason,
+counted by class, and the message is left for the queue's redrive policy, or, when `dead_letter_after`
+is set and the failure can never pass, recorded in the dead-letter file and deleted. One bad object
+never stops the others. A sink that cannot take events, or a stop request, ends the run: messages not
+finished are handed back to the queue at once, and the half-done object resumes where it stopped.
+
+The seams, for a run that works on several objects at once: `LeaseKeeper.hold/done/release` (visibility),
+`ObjectDelivery.deliver` (one object, with its per-batch checkpoint; safe to call from several threads
+for different objects), `SubscriberRun.settle` (acknowledge or dispose of one message).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from aws_s3_wodle.sources.sqs.deadletter import FILE_NAME as DEAD_LETTER_FILE, DeadLetterError, DeadLetterFile
+from aws_s3_wodle.delivery.checkpoints import NoStore, open_store
+from aws_s3_wodle.delivery.engine import Interrupted, ObjectDelivery
+from aws_s3_wodle.seams import Decoder
+from aws_s3_wodle.delivery.outcome import UNPARSEABLE, Outcome, is_transient
+from aws_s3_wodle.errors import AwsAccessError
+from aws_s3_wodle.sources.sqs.notifications import NotificationError, parse_body
+from aws_s3_wodle.sources.sqs.queue import BATCH as SQS_BATCH, Message, SqsQueue
+from aws_s3_wodle.observe.stats import RunStats
+from aws_s3_wodle.sources.sqs.leases import LeaseKeeper
+
+log = logging.getLogger("aws-s3-wodle")
+
+__all__ = ["Decoder", "Interrupted", "RunOptions", "SubscriberRun"]
+
+
+@dataclass
+class RunOptions:
+    wait_seconds: int = 20
+    # Messages received at a time. A message received but not started waits in our hands while another
+    # consumer could have taken it: receive what the run can start now (one, for this serial loop).
+    max_messages: int = 1
+    visibility_timeout: Optional[int] = 120
+    visibility_limit: float = 3600.0
+    dead_letter_after: Optional[int] = None
+    spool_dir: Optional[str] = None
+    skip_on_error: bool = True
+    state_dir: Optional[str] = None
+    receive_retries: int = 3        # tries again after a throttled / failing receive (on top of botocore's)
+    parallel_objects: int = 2       # objects in flight at once (pipeline.py); 1 (or 0): one object at a time
+
+    def for_block(self, block: Any) -> "RunOptions":
+        """These options with the block's own delivery settings (config.SqsDelivery) where it has them."""
+        own = {name: getattr(block, name) for name in ("visibility_timeout", "visibility_limit", "dead_letter_after")
+               if getattr(block, name, None) is not None}
+        return dataclasses.replace(self, **own)
+
+
+class SubscriberRun:
+    def __init__(self, label: str, queue: SqsQueue, s3: Any, decoder: Decoder, sink: Any, options: RunOptions,
+                 stop: threading.Event) -> None:
+        self.label, self.queue, self.s3, self.decoder, self.sink = label, queue, s3, decoder, sink
+        self.options, self.stop = options, stop
+        self.stats = RunStats(label)
+        state_dir = Path(options.state_dir) if options.state_dir else None
+        self.dead_letters = DeadLetterFile(state_dir / DEAD_LETTER_FILE if state_dir else None)
+        self.store: Any = None
+        self.keeper: Optional[LeaseKeeper] = None
+        self.reported: set[tuple[str, str]] = set()
+
+    # --- the loop
+
+    def run(self) -> RunStats:
+        self.store = open_store(Path(self.options.state_dir) if self.options.state_dir else None)
+        if self.queue.visibility_timeout is None:  # the keeper must know when a message would reappear
+            self.queue.visibility_timeout = self.options.visibility_timeout or 120
+        timeout = self.queue.visibility_timeout
+        self.keeper = LeaseKeeper(self.queue, timeout, self.options.visibility_limit).start()
+        objects = ObjectDelivery(self.s3, self.decoder, self.sink, self.stats, store=self.store, stop=self.stop,
+                                 spool_dir=self.options.spool_dir)
+        waiting: deque[Message] = deque()
+        current: Optional[Message] = None
+        if self.options.parallel_objects > 1:
+            return self._run_pipelined(objects, waiting)
+        try:
+            for batch in self._receive_batches():
+                waiting.extend(batch)
+                while waiting and not self.stop.is_set():
+                    current = waiting.popleft()
+                    ok = self.handle(current, objects)
+                    current = None
+                    if not ok and not self.options.skip_on_error:
+                        log.error("Ending the run at the first failure (skip_on_error is 'no')")
+                        return self.stats
+                if self.stop.is_set():
+                    log.info("Stop requested: ending the run of %s", self.label)
+                    return self.stats
+        finally:
+            self._end(([current] if current else []) + list(waiting))
+        return self.stats
+
+    def _run_pipelined(self, objects: ObjectDelivery, waiting: "deque[Message]") -> RunStats:
+        """The same loop with `parallel_objects` objects in flight, each decoded ahead of its sending.
+
+        Messages are still settled one by one by `settle`, when all their objects are done, in whatever
+        order they complete. A fatal error (the sink gave up, a stop) aborts the objects in flight, unsettled;
+        an error of this thread (receiving) lets them finish first; a second signal leaves them at once.
+        With skip_on_error 'no', no object starts after the first failure (pipeline.py).
+        """
+        from aws_s3_wodle.delivery.concurrency import DEFAULT_DEPTH, ObjectPipeline, OneBatchAtATime, abortable, one_at_a_time
+        from aws_s3_wodle.platform.threads import prefetched
+        settled: set[str] = set()
+        in_hand: list[Message] = []
+
+        def settle(message: Message, outcomes: list) -> bool:
+            settled.add(message.message_id)
+            return self.settle(message, outcomes)
+
+        pipeline: ObjectPipeline = ObjectPipeline(self.options.parallel_objects, objects.deliver, settle,
+                                                  stop=self.stop, failed=lambda outcome: not outcome.delivered,
+                                                  halt_on_failure=not self.options.skip_on_error)
+        decode = objects.decoder
+        gate = threading.Semaphore(1)  # one object decodes at a time (pipeline.one_at_a_time)
+        objects.decoder = lambda spool, ref: abortable(
+            prefetched(one_at_a_time(decode(spool, ref), gate, pipeline.abort), DEFAULT_DEPTH), pipeline.abort)
+        objects.sink = OneBatchAtATime(objects.sink, pipeline.abort)
+        self.queue.max_messages = min(pipeline.room(), SQS_BATCH)  # receive only what can start now
+        try:
+            for batch in self._receive_batches():
+                waiting.extend(batch)
+                while waiting and not pipeline.halted:
+                    message = waiting.popleft()
+                    in_hand.append(message)
+                    refs, acknowledged = self._announced(message, settle)
+                    if refs is not None:
+                        pipeline.submit(message, refs)
+                    elif not acknowledged and not self.options.skip_on_error:
+                        pipeline.give_up()
+                    pipeline.reap()
+                if not pipeline.wait_for_room():
+                    break
+                self.queue.max_messages = min(pipeline.room(), SQS_BATCH)
+            try:
+                pipeline.finish()
+            finally:
+                if pipeline.gave_up:
+                    log.error("Ending the run at the first failure (skip_on_error is 'no')")
+                if self.stop.is_set():
+                    log.info("Stop requested: ending the run of %s", self.label)
+        except KeyboardInterrupt:
+            pipeline.close(wait=False)
+            raise
+        except BaseException as exc:
+            if pipeline.fatal is None and not pipeline.abort.is_set():
+                # this thread's own error (e.g. SQS refusing receives): the objects in flight are delivered
+                # and acknowledged first, so the next run does not send them again
+                try:
+                    pipeline.finish()
+                except KeyboardInterrupt:
+                    pipeline.close(wait=False)
+                    raise
+                except Exception:  # noqa: BLE001 - the run ends with the first error
+                    pass
+            pipeline.close()
+            raise exc
+        finally:
+            self._end([m for m in in_hand if m.message_id not in settled] + list(waiting))
+        return self.stats
+
+    def _end(self, unfinished: list) -> None:
+        """Hand unfinished messages back at once; stop renewing; close the state."""
+        self.stats.released += self.keeper.release(unfinished)
+        if unfinished:
+            log.info("Handed %d unfinished SQS message(s) back to queue '%s' at once", len(unfinished),
+                     self.queue.name)
+        self.keeper.stop()
+        self.store.close()
+        self.stats.finish()
+
+    def _receive_batches(self):
+        """Receive until the queue is drained, or keeps handing back only messages this run already saw."""
+        seen: set[str] = set()
+        stale = 0
+        while not self.stop.is_set():
+            received_at = time.monotonic()
+            batch = self._receive()
+            fresh = [m for m in batch if m.message_id not in seen]
+            if not batch or (not fresh and stale >= 2):
+                return
+            if not fresh:
+                stale += 1  # a message that failed earlier in this run is back: it stays for a later run
+                continue
+            stale = 0
+            seen.update(m.message_id for m in fresh)
+            self.stats.messages += len(fresh)
+            self.keeper.hold(fresh, received_at)
+            yield fresh
+
+    def _receive(self) -> list[Message]:
+        for attempt in range(self.options.receive_retries + 1):
+            try:
+                return self.queue.receive()
+            except AwsAccessError as exc:
+                if exc.cause is None or not is_transient(exc.cause) or attempt == self.options.receive_retries:
+                    raise
+                delay = 2 ** attempt * (0.5 + random.random() / 2)
+                log.warning("%s; trying again in %.1f s", exc, delay)
+                if self.stop.wait(delay):
+                    return []
+        return []
+
+    # --- one message
+
+    def handle(self, message: Message, objects: ObjectDelivery) -> bool:
+        """Deliver what message announces and settle it; True when it was acknowledged."""
+        refs, acknowledged = self._announced(message, self.settle)
+        if refs is None:
+            return acknowledged
+        outcomes = []
+        for ref in refs:
+            outcome = objects.deliver(ref)  # SinkError and Interrupted end the run from here
+            outcomes.append((ref, outcome))
+            if not outcome.delivered and not self.options.skip_on_error:
+                break
+        return self.settle(message, outcomes)
+
+    def _announced(self, message: Message, settle: Any) -> tuple[Optional[tuple], bool]:
+        """The objects a message names, or (None, acknowledged) when settled here (noise, not a notification)."""
+        try:
+            note = parse_body(message.body)
+        except NotificationError as exc:
+            return None, settle(message, [(None, Outcome(False, UNPARSEABLE,
+                                                         f"not a notification we understand: {exc}"))])
+        if note.is_noise:
+            log.debug("Deleting notification %s: it announces no new object", message.message_id)
+            return None, settle(message, [])
+        return note.objects, False
+
+    def settle(self, message: Message, outcomes: list) -> bool:
+        """Acknowledge a message whose objects were all delivered; otherwise log, count and dispose of it."""
+        failed = [(ref, o) for ref, o in outcomes if not o.delivered]
+        if not failed:
+            return self._delete(message)
+        for _, o in failed:
+            self.stats.error(o.failure.name)
+        dead, disposal = self._dispose(message, failed)
+        for ref, o in failed:
+            if ref is None:
+                log.error("Cannot use SQS message %s of queue '%s': %s: %s; %s", message.message_id,
+                          self.queue.name, o.failure.label, o.reason, disposal)
+            elif (ref.bucket, ref.key) not in self.reported:  # once per object and run
+                self.reported.add((ref.bucket, ref.key))
+                log.error("Cannot deliver %s (message %s of queue '%s'): %s: %s; %s", ref, message.message_id,
+                          self.queue.name, o.failure.label, o.reason, disposal)
+        if dead:
+            if self._delete(message, counted=False):
+                self.stats.dead_lettered += 1
+        else:
+            self.keeper.done(message)  # not renewed any more: it reappears after its visibility timeout
+        return False
+
+    def _dispose(self, message: Message, failed: list) -> tuple[bool, str]:
+        """Dead-letter the message (True) or leave it in the queue (False); and the words that say so."""
+        limit = self.options.dead_letter_after
+        if not all(o.failure.permanent for _, o in failed):
+            return False, "left in the queue: it is tried again when it reappears"
+        if not limit:
+            return False, "left in the queue for its redrive policy"
+        if message.receive_count < limit:
+            return False, (f"left in the queue for its redrive policy (dead-lettered after {limit} receives; "
+                           f"this was receive {message.receive_count})")
+        reasons = [f"{ref or 'message'}: {o.failure.label}: {o.reason}" for ref, o in failed]
+        try:
+            where = self.dead_letters.record(self.queue.name, message, reasons)
+        except DeadLetterError as exc:
+            return False, f"cannot be dead-lettered ({exc}): left in the queue for its redrive policy"
+        return True, f"received {message.receive_count} times: recorded in {where} and deleted"
+
+    def _delete(self, message: Message, counted: bool = True) -> bool:
+        self.keeper.done(message)
+        try:
+            self.queue.delete(message)
+        except AwsAccessError as exc:
+            log.warning("%s; %s", exc, "its objects are not recorded as delivered (no state directory): they will "
+                        "be sent again" if isinstance(self.store, NoStore) else "its objects are recorded as "
+                        "delivered and will not be sent again")
+            return True
+        if counted:
+            self.stats.acknowledged(message.sent_timestamp_ms)
+        return True
