@@ -80,9 +80,23 @@ def run_cli(lab: SecurityLakeLab, *args: str, env: Optional[dict] = None,
                           text=True, timeout=timeout)
 
 
+# Fixtures that bring up real parts (moto's server over HTTP, the lab on it): a test using one is end to end.
+E2E_FIXTURES = {"moto_server", "lab", "buckets_lab", "fault_lab"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the end-to-end tests (`-m e2e` / `-m "not e2e"`): everything under tests/e2e/, and every test that
+    starts moto's server (directly or through a fixture that needs it)."""
+    e2e_dir = Path(__file__).parent / "e2e"
+    for item in items:
+        path = Path(str(item.fspath))
+        if e2e_dir in path.parents or E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
 def pytest_terminal_summary(terminalreporter):
-    """The fault-injection suite's table (tests/test_faults.py), shown in every run's summary."""
-    table = getattr(sys.modules.get("tests.test_faults"), "TABLE", None)
+    """The fault-injection suite's table (tests/e2e/test_faults.py), shown in every run's summary."""
+    table = getattr(sys.modules.get("tests.e2e.test_faults"), "TABLE", None)
     if table:
         terminalreporter.section("delivery under faults")
         terminalreporter.write_line("| fault | mode (--parallel-objects) | events expected | delivered | duplicates "

@@ -4,13 +4,8 @@
 as a stream of dicts; ``serialize`` turns them into JSON documents; ``parquet`` reads Security
 Lake's Parquet. Every decoder raises ``DecodeError`` for bytes it cannot read.
 """
-
-
-class DecodeError(Exception):
-    """The object cannot be decoded (corrupt, truncated, not the expected format); str() says why."""
-
-
-from aws_s3_wodle.decode.formats.records import FORMATS, iter_records  # noqa: E402  (after DecodeError, which they import)
-from aws_s3_wodle.decode.formats.serialize import batched, dump_batch, dumps  # noqa: E402
+from aws_s3_wodle.decode.errors import DecodeError
+from aws_s3_wodle.decode.formats.records import FORMATS, iter_records
+from aws_s3_wodle.decode.formats.serialize import batched, dump_batch, dumps
 
 __all__ = ["DecodeError", "FORMATS", "iter_records", "batched", "dump_batch", "dumps"]

@@ -10,7 +10,7 @@ import zipfile
 import zlib
 from typing import BinaryIO, Iterator, Tuple
 
-from aws_s3_wodle.decode.formats import DecodeError
+from aws_s3_wodle.decode.errors import DecodeError
 
 GZIP = "gzip"
 ZIP = "zip"

@@ -12,7 +12,7 @@ import io
 import re
 from typing import BinaryIO, Iterator, Optional, Sequence, Type, Union
 
-from aws_s3_wodle.decode.formats import DecodeError
+from aws_s3_wodle.decode.errors import DecodeError
 
 __all__ = ["iter_csv", "sniff_csv"]
 

@@ -13,7 +13,7 @@ from typing import Any, BinaryIO, Iterator
 import ijson
 import orjson
 
-from aws_s3_wodle.decode.formats import DecodeError
+from aws_s3_wodle.decode.errors import DecodeError
 from aws_s3_wodle.decode.formats.stream import plural, rejoined
 
 __all__ = ["iter_json", "looks_like_json"]

@@ -21,7 +21,7 @@ from aws_s3_wodle.decode.arrow_json import batch_to_json, batch_to_text
 from aws_s3_wodle.platform.memory import release_free_memory
 from aws_s3_wodle.platform.threads import ordered_map
 from aws_s3_wodle.decode.textbatch import TextBatch
-from aws_s3_wodle.decode.formats import DecodeError
+from aws_s3_wodle.decode.errors import DecodeError
 
 __all__ = ["iter_parquet_events", "parquet_row_count"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Iterator, Optional, Sequence, Tuple
 
-from aws_s3_wodle.decode.formats import DecodeError
+from aws_s3_wodle.decode.errors import DecodeError
 from aws_s3_wodle.decode.formats.compression import STREAM_ERRORS, describe_stream_error, open_streams
 from aws_s3_wodle.decode.formats.csv import Dialect, iter_csv, sniff_csv
 from aws_s3_wodle.decode.formats.json import iter_json, looks_like_json

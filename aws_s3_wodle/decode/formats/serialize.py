@@ -11,7 +11,7 @@ from typing import Any, Iterable, Iterator, List, TypeVar
 
 import orjson
 
-from aws_s3_wodle.decode.formats import DecodeError
+from aws_s3_wodle.decode.errors import DecodeError
 
 __all__ = ["dumps", "dump_batch", "batched"]
 

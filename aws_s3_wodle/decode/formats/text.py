@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Iterator
 
-from aws_s3_wodle.decode.formats import DecodeError
+from aws_s3_wodle.decode.errors import DecodeError
 
 __all__ = ["iter_text", "looks_binary", "MAX_LINE"]
 

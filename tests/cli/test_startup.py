@@ -1,7 +1,7 @@
 """Start-up: a pass over an empty queue pays only for what it uses (CPU figures live in bench/)."""
 from __future__ import annotations
 
-from .conftest import run_wodle
+from ..conftest import run_wodle
 
 IMPORT_LOG = {"PYTHONPROFILEIMPORTTIME": "1"}  # Python logs every module it imports to stderr
 

@@ -39,7 +39,7 @@ from aws_s3_wodle.lab.faults import FaultProxy, Rule
 from aws_s3_wodle.lab.ocsf import write_ocsf_parquet
 from aws_s3_wodle.lab.security_lake import SecurityLakeLab, lab_env
 
-from .conftest import run_wodle
+from ..conftest import run_wodle
 
 HEADER = b"1:Wazuh-AWS:"
 TABLE: list[tuple[str, str, int, int, int, int]] = []

@@ -20,7 +20,7 @@ import pytest
 
 from aws_s3_wodle.decode.formats.parquet import iter_parquet_events, parquet_row_count
 
-SHARED = Path(os.environ.get("AWS_S3_WODLE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SHARED = Path(os.environ.get("AWS_S3_WODLE_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 LAKE = SHARED / "samples" / "security-lake"
 SAMPLES = sorted(LAKE.glob("*/*.parquet"))
 SKIP = "../shared/samples not present (a user's clone): real Security Lake samples are only in the team's workspace"

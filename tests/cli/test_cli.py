@@ -14,7 +14,7 @@ import pytest
 
 from aws_s3_wodle.lab.security_lake import lab_env
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_ci_runs_the_readme_test_command():

@@ -7,7 +7,7 @@ import pytest
 
 from aws_s3_wodle.config.reader import load_config
 
-ETC = Path(__file__).resolve().parents[1] / "etc"
+ETC = Path(__file__).resolve().parents[2] / "etc"
 EXAMPLES = sorted((ETC / "examples").glob("*.conf"))
 
 

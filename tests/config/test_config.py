@@ -13,7 +13,7 @@ from aws_s3_wodle.config.reader import load_config, parse_config_bytes
 from aws_s3_wodle.config.options import parse_interval
 from aws_s3_wodle.errors import ConfigError
 
-from .helpers import one_block_conf
+from ..helpers import one_block_conf
 
 GOOD = """<?xml version="1.0"?>
 <ossec_config>
@@ -165,7 +165,7 @@ def test_cli_bad_config_one_line_exit_1(tmp_path, name, data, line, text):
 def test_readme_reference_is_generated_from_the_declarations():
     """Nothing documented twice: the README's option tables are exactly what the dataclasses declare."""
     from aws_s3_wodle.config.reader import reference_markdown
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert reference_markdown() in readme, "regenerate the README table: python -c " \
         "'from aws_s3_wodle.config import reference_markdown; print(reference_markdown())'"
 

@@ -12,8 +12,8 @@ import pytest
 
 from aws_s3_wodle.lab.buckets import ACCOUNT, BucketsLab
 
-from .conftest import run_wodle
-from .helpers import received_events
+from ..conftest import run_wodle
+from ..helpers import received_events
 
 ARGS = ("--once", "--sqs-wait", "1")
 

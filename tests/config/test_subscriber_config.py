@@ -7,7 +7,7 @@ from aws_s3_wodle.config.reader import KNOWN_UNSUPPORTED, parse_config_bytes
 from aws_s3_wodle.errors import ConfigError
 from aws_s3_wodle.config.subscribers import BucketsSubscriber, QueueRef, SecurityHubSubscriber, queue_ref
 
-from .helpers import one_block_conf
+from ..helpers import one_block_conf
 
 
 def conf(block: str, kind: str = "buckets") -> bytes:

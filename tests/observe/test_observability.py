@@ -14,7 +14,7 @@ from aws_s3_wodle.lab.security_lake import lab_env
 from aws_s3_wodle.observe.metrics import Metrics
 from aws_s3_wodle.observe.stats import RunStats
 
-from .conftest import run_wodle
+from ..conftest import run_wodle
 
 
 def _samples(path) -> dict:

@@ -26,7 +26,7 @@ from aws_s3_wodle.config.buckets import format_log_date
 from aws_s3_wodle.lab.buckets_prefix import ACCOUNTS, KINDS, ORGANIZATION, REGIONS, BucketLab, event_id
 from aws_s3_wodle.lab.security_lake import lab_env
 
-from .helpers import HEADER, received_events
+from ..helpers import HEADER, received_events
 
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 NO_AWSLOGS = ("server_access", "cisco_umbrella", "custom")

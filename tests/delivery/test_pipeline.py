@@ -13,8 +13,8 @@ from aws_s3_wodle.errors import SinkError
 from aws_s3_wodle.seams import ObjectRef
 from aws_s3_wodle.delivery.concurrency import ObjectPipeline
 
-from .conftest import run_wodle
-from .helpers import Concurrency, received_events, received_payloads
+from ..conftest import run_wodle
+from ..helpers import Concurrency, received_events, received_payloads
 from .test_delivery import sqs  # noqa: F401  (the fixture)
 
 

@@ -17,8 +17,8 @@ from aws_s3_wodle.lab.faults import require_external_id
 from aws_s3_wodle.lab.security_lake import lab_env
 from aws_s3_wodle.cli.wazuh import FLAGS, MODES, REFUSED, is_wazuh_command_line
 
-from .conftest import run_cli
-from .helpers import received_events
+from ..conftest import run_cli
+from ..helpers import received_events
 
 LINE = re.compile(r"^(DEBUG|INFO|WARNING|ERROR): ")
 

@@ -19,7 +19,7 @@ from aws_s3_wodle.sources.listing.layouts import TYPES, day_slashes_unpadded
 from aws_s3_wodle.sources.listing.state import Scope, StateStore
 from aws_s3_wodle.cli.wazuh import UsageError, build_parser, translate
 
-from .helpers import one_block_conf
+from ..helpers import one_block_conf
 
 
 def _bucket(inner: str, kind: str = "cloudtrail") -> bytes:

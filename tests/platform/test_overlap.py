@@ -10,7 +10,7 @@ import pytest
 from aws_s3_wodle.platform.threads import ordered_map, prefetched
 from aws_s3_wodle.decode.textbatch import TextBatch
 
-from .helpers import Concurrency
+from ..helpers import Concurrency
 
 
 def _threads(prefix: str) -> int:

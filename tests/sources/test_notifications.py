@@ -9,7 +9,7 @@ import pytest
 from aws_s3_wodle.sources.sqs.notifications import NotificationError, parse_body
 from aws_s3_wodle.seams import ObjectRef
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "samples" / "sqs"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "samples" / "sqs"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/samples not present (a user's clone): "
                                   "real notification bodies are only in the team's workspace")
 

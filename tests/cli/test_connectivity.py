@@ -10,7 +10,7 @@ from aws_s3_wodle.cli.check import explain
 from aws_s3_wodle.lab.engine import DatagramEngine
 from aws_s3_wodle.lab.faults import access_denied, require_external_id
 
-from .conftest import run_cli, run_wodle
+from ..conftest import run_cli, run_wodle
 
 
 def _conf(tmp_path, lab, **extra) -> str:

@@ -10,8 +10,8 @@ import pytest
 
 from aws_s3_wodle.decode.formats.parquet import iter_parquet_events
 
-from .conftest import SAMPLES, SKIP_NO_SHARED, run_wodle
-from .helpers import received_payloads
+from ..conftest import SAMPLES, SKIP_NO_SHARED, run_wodle
+from ..helpers import received_payloads
 
 
 def _expected(path) -> list[bytes]:
