@@ -14,7 +14,7 @@ from typing import Any, Iterator, Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from aws_s3_wodle.platform.aws import describe_client_error
+from aws_s3_wodle.platform.aws_errors import describe_client_error, error_code
 from aws_s3_wodle.config.buckets import BucketConfig
 from aws_s3_wodle.errors import AwsAccessError
 from aws_s3_wodle.sources.listing.layouts import BucketType, Layout
@@ -69,7 +69,7 @@ class Lister:
                 self.calls += 1
                 page = self.s3.list_objects_v2(**args)
             except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
+                code = error_code(exc)
                 raise AwsAccessError(f"cannot list s3://{self.bucket}/{kwargs.get('Prefix', '')}: "
                                      f"{describe_client_error(exc)}; {_HINTS.get(code, 'see the AWS error')}") from None
             except BotoCoreError as exc:
