@@ -35,7 +35,7 @@ class RunStats:
     list_calls: int = 0      # ListObjectsV2 calls of a bucket listing
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
-    error_classes: Counter = field(default_factory=Counter)  # errors by class (dispositions.py): missing, corrupt...
+    error_classes: Counter = field(default_factory=Counter)  # errors by class (delivery/outcome.py): missing, corrupt...
     in_flight_events: int = 0   # events of the object being delivered, not yet counted in `events` (progress)
     oldest_age: Optional[float] = None  # seconds between sending and acknowledging the oldest message of the run
 

@@ -42,7 +42,7 @@ class Context:
     stop: threading.Event
     batch_size: int = 5000
     keep_nulls: bool = False
-    state_dir: Optional[str] = None  # bucket blocks keep what they read here (state.db)
+    state_dir: Optional[str] = None  # state.db: checkpoints of every source, the listing's cursors
     reparse: bool = False            # bucket blocks read again from only_logs_after
     metrics: Optional[Metrics] = None    # when --metrics-file is given
     progress: Optional[Progress] = None  # when run by hand on a terminal

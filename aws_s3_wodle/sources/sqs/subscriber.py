@@ -121,7 +121,7 @@ class SubscriberRun:
         Messages are still settled one by one by `settle`, when all their objects are done, in whatever
         order they complete. A fatal error (the sink gave up, a stop) aborts the objects in flight, unsettled;
         an error of this thread (receiving) lets them finish first; a second signal leaves them at once.
-        With skip_on_error 'no', no object starts after the first failure (pipeline.py).
+        With skip_on_error 'no', no object starts after the first failure (concurrency.py).
         """
         from aws_s3_wodle.delivery.concurrency import ObjectPipeline, OneBatchAtATime, pipelined_decoder
         settled: set[str] = set()
