@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from aws_s3_wodle.config.buckets import BucketConfig, format_log_date
 from aws_s3_wodle.decode.bucket_objects import bucket_decoder
+from aws_s3_wodle.decode.errors import DecodeError
 from aws_s3_wodle.delivery.engine import ObjectDelivery
 from aws_s3_wodle.delivery.fetch import download
 from aws_s3_wodle.delivery.outcome import MISSING, Interrupted
@@ -170,7 +171,7 @@ class BucketRun:
         """True when delivered (or gone); False when it failed and must be read again."""
         ref = ObjectRef(self.block.name, obj.key, obj.size, obj.etag)
         if not self.options.reparse:
-            self._translate_legacy_progress(scope, engine, ref)
+            self._translate_legacy_progress(scope, ref)
         outcome = engine.deliver(ref)  # SinkError and Interrupted end the pass from here
         if not outcome.delivered:
             if outcome.failure is MISSING:
@@ -186,7 +187,7 @@ class BucketRun:
             self._remove(obj.key)
         return True
 
-    def _translate_legacy_progress(self, scope: Scope, engine: ObjectDelivery, ref: ObjectRef) -> None:
+    def _translate_legacy_progress(self, scope: Scope, ref: ObjectRef) -> None:
         """A half-done object recorded by a version before the shared store counted records, not events:
         count the events its first records give (the decoder is deterministic) and save that as the
         engine's checkpoint, so the resume skips exactly what was sent. Once, for a rare upgrade case."""
@@ -202,10 +203,12 @@ class BucketRun:
                                         batch_size=self.options.batch_size)
                 for batch in decode(fetched.file, ref):
                     events += len(batch)
-        except ObjectError:
+        except (ObjectError, Interrupted):
+            if self.stop.is_set():
+                raise Interrupted(f"stopped while downloading {ref}; it is read again on the next run") from None
             return  # the engine meets the same failure and reports it
-        except Exception:  # noqa: BLE001 - a corrupt tail past the records sent: what was counted stands
-            pass
+        except DecodeError:
+            pass  # the records were counted (the decoder stops at the next one), or a corrupt tail came first
         self.state.set_progress(scope, ref.key, ref.etag, events)
         self.state.forget_legacy_progress(scope, ref.key)
         log.info("%s: %d records were sent before the upgrade (%d events): resuming after them", ref, records, events)
