@@ -1,4 +1,4 @@
-"""A small evaluator of the Wazuh rule features our rule files use, loading and matching as wazuh-analysisd does.
+r"""A small evaluator of the Wazuh rule features our rule files use, loading and matching as wazuh-analysisd does.
 
 Facts modelled, with where they come from (Wazuh v4.14.7, src/analysisd/ and src/shared/; read for facts only):
 - Load order: `ruleset/rules/` first (sorted by file name), then `etc/rules/`. The stock rules our tree depends on
@@ -30,7 +30,9 @@ Facts modelled, with where they come from (Wazuh v4.14.7, src/analysisd/ and src
 - The JSON decoder (decoders/plugins/json_decoder.c, defaults in decoders/decoder.h): nested keys joined with dots;
   a number that is an integer within C `int` range as `%i`, any other number as `%f` (so a millisecond epoch becomes
   "1709251200000.000000"); true/false as text; null as the text "null" (json_null_field default "string"); an array
-  as its JSON text as cJSON_Print writes it (json_array_structure default "array").
+  as its JSON text, printed by cJSON_Print (json_array_structure default "array"): formatted, `"key":<TAB>value`
+  inside objects, `, ` between array items; the tab indentation of nested objects is approximated here, so a rule
+  must not depend on it (ours only search `"key":\s*value`).
 Anything else in a rule is refused (`Unsupported`), so a rule file cannot quietly rely on a feature the tests do not
 check.
 """
