@@ -25,7 +25,7 @@ from aws_s3_wodle.lab.ocsf import write_ocsf_parquet
 from .conftest import SAMPLES, SKIP_NO_SHARED
 from .rules_fixtures import custom_sources, sequences
 from .stock_rules import OUR_ANCHORS, STOCK_RULES
-from .wazuh_rules import RuleSet, cjson_print, flatten, parse_rules, stock_rules
+from .wazuh_rules import RuleSet, cjson_print, decode, flatten, parse_rules, stock_rules
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "etc" / "rules"
 RULE_FILES = sorted(RULES_DIR.glob("*.xml"))
@@ -141,6 +141,11 @@ def test_flatten_as_the_json_decoder():
                           "s": 7.5}}) == {"a.b": "1", "a.c": "true", "a.d": "null", "a.e": '[1, "x"]',
                                           "a.f": '[{\n\t"g":\t1\n}]', "a.t": "1709251200000.000000",
                                           "a.s": "7.500000"}
+    # a top-level `status` or `action` is a static field of the decoder: <field name="status"> never sees it
+    decoded = decode({"status": "Failure", "action": "Denied", "api": {"status": "x"}})
+    assert dict(decoded) == {"api.status": "x"} and decoded.static == {"status": "Failure", "action": "Denied"}
+    assert len(flatten({f"k{i}": i for i in range(300)})) == 256  # analysisd.decoder_order_size
+    assert flatten({"A": {"B": "v"}}) == {"a.b": "v"} and decode({"A": {"B": "v"}}).get("a.B") == "v"
     text = cjson_print([{"cve": {"cvss": [{"base_score": 9.8}, {"base_score": 10}]}}])
     assert json.loads(text) == [{"cve": {"cvss": [{"base_score": 9.8}, {"base_score": 10}]}}]
     assert '"base_score":\t9.8' in text and '"base_score":\t10\n' in text  # what rule 111856 relies on

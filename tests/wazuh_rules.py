@@ -28,6 +28,10 @@ Facts modelled, with where they come from (Wazuh v4.14.7, src/analysisd/ and src
   an alert of this level or higher (`matched`); the rule fires when N-1 earlier events qualify (N with the current
   one), and then marks the current event and the newest counted one as matched at its level.
 - The JSON decoder (decoders/plugins/json_decoder.c, defaults in decoders/decoder.h): nested keys joined with dots;
+  the keys srcip, dstip, srcport, dstport, protocol, action, srcuser, dstuser, id, status, url, data, extra_data and
+  systemname (whole key, so a top-level OCSF `status` or `action`) fill the event's static fields, which <field>
+  does not see (FindField in decoders/decoder.c reads the dynamic ones only, key compared case-insensitively) and
+  <status> reads; at most analysisd.decoder_order_size (256) dynamic fields are kept, in document order;
   a number that is an integer within C `int` range as `%i`, any other number as `%f` (so a millisecond epoch becomes
   "1709251200000.000000"); true/false as text; null as the text "null" (json_null_field default "string"); an array
   as its JSON text, printed by cJSON_Print (json_array_structure default "array"): formatted, `"key":<TAB>value`
@@ -46,11 +50,15 @@ from typing import Any, Iterable, Optional
 
 from lxml import etree
 
-SUPPORTED_CHILDREN = {"decoded_as", "field", "if_sid", "if_matched_sid", "same_field", "different_field",
+SUPPORTED_CHILDREN = {"decoded_as", "field", "status", "if_sid", "if_matched_sid", "same_field", "different_field",
                       "not_same_field", "description", "group", "options", "mitre"}
 SUPPORTED_FIELD_ATTRS = {"name", "type", "negate"}
 SUPPORTED_RULE_ATTRS = {"id", "level", "frequency", "timeframe", "overwrite"}
 DEFAULT_TIMEFRAME = 360  # rules.c: default_timeframe
+DECODER_ORDER_SIZE = 256  # etc/internal_options.conf: analysisd.decoder_order_size, the most dynamic fields kept
+# json_decoder.c fillData: these keys (the whole dotted key) go to the event's static fields, not the dynamic ones
+STATIC_KEYS = {"srcip", "dstip", "dstport", "srcport", "protocol", "action", "srcuser", "dstuser", "id", "status",
+               "url", "data", "extra_data", "systemname"}
 TEMPLATE = 1             # 0010-rules_config.xml: the syslog template rule, parent of every root rule here
 
 
@@ -86,6 +94,7 @@ class Rule:
     same_fields: list[str] = field(default_factory=list)
     different_fields: list[str] = field(default_factory=list)
     fields: list[FieldCond] = field(default_factory=list)
+    status: Optional[FieldCond] = None       # <status>: the static field
     overwrite: bool = False
     origin: str = "ours"                     # "ours" or "stock"
     source: str = ""                         # file it comes from
@@ -93,8 +102,10 @@ class Rule:
     children: list["Rule"] = field(default_factory=list)
     parents: list["Rule"] = field(default_factory=list)
 
-    def conditions_match(self, fields: dict[str, str]) -> bool:
+    def conditions_match(self, fields: "Decoded") -> bool:
         if self.decoded_as is not None and self.decoded_as != "json":
+            return False
+        if self.status is not None and not self.status.matches(fields.static):
             return False
         return all(c.matches(fields) for c in self.fields)
 
@@ -104,7 +115,7 @@ class Rule:
 
     @property
     def unconditional(self) -> bool:
-        return not self.fields and self.decoded_as is None and self.if_matched_sid is None
+        return not self.fields and self.status is None and self.decoded_as is None and self.if_matched_sid is None
 
 
 # --- reading rule files
@@ -165,6 +176,10 @@ def _rule(el: Any, group_names: list[str], order: int, source: str) -> Rule:
             rule.description = text
         elif tag == "group":
             rule.groups += [g for g in text.split(",") if g]
+        elif tag == "status":
+            if child.get("type") != "pcre2" or set(child.attrib) - {"type", "negate"}:
+                raise Unsupported(f"rule {rule.id}: <status> without type=\"pcre2\"")
+            rule.status = FieldCond("status", re.compile(text), child.get("negate") == "yes")
         elif tag == "field":
             if set(child.attrib) - SUPPORTED_FIELD_ATTRS:
                 raise Unsupported(f"rule {rule.id}: <field> attributes {sorted(child.attrib)}")
@@ -231,25 +246,54 @@ def cjson_print(v: Any, depth: int = 1) -> str:
     raise TypeError(type(v))
 
 
-def flatten(event: Any, prefix: str = "") -> dict[str, str]:
-    """The JSON decoder's view of an event: dotted names -> text."""
-    out: dict[str, str] = {}
+def _leaves(event: Any, prefix: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
     if isinstance(event, dict):
         for k, v in event.items():
-            out.update(flatten(v, f"{prefix}{k}."))
+            out += _leaves(v, f"{prefix}{k}.")
         return out
     name = prefix[:-1]
     if event is None:
-        out[name] = "null"
+        out.append((name, "null"))
     elif isinstance(event, bool):
-        out[name] = "true" if event else "false"
+        out.append((name, "true" if event else "false"))
     elif isinstance(event, (int, float)):
-        out[name] = _number(event)
+        out.append((name, _number(event)))
     elif isinstance(event, str):
-        out[name] = event
+        out.append((name, event))
     elif isinstance(event, list):
-        out[name] = cjson_print(event)
+        out.append((name, cjson_print(event)))
     return out
+
+
+class Decoded(dict):
+    """The dynamic fields (what <field> and same_field read: FindField, key compared case-insensitively), with the
+    static fields the JSON decoder filled in `.static`."""
+
+    def __init__(self, dynamic: list[tuple[str, str]], static: dict[str, str]) -> None:
+        super().__init__()
+        for k, v in dynamic:
+            self.setdefault(k.lower(), v)
+        self.static = static
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+
+def decode(event: Any) -> Decoded:
+    dynamic: list[tuple[str, str]] = []
+    static: dict[str, str] = {}
+    for key, value in _leaves(event):
+        if key in STATIC_KEYS:
+            static[key] = value
+        elif len(dynamic) < DECODER_ORDER_SIZE:  # further ones: "Too many fields for JSON decoder."
+            dynamic.append((key, value))
+    return Decoded(dynamic, static)
+
+
+def flatten(event: Any) -> dict[str, str]:
+    """The JSON decoder's dynamic fields of an event: dotted names -> text."""
+    return dict(decode(event))
 
 
 # --- the loaded tree and the engine
@@ -263,7 +307,7 @@ class Alert:
 
 @dataclass
 class _Past:
-    fields: dict[str, str]
+    fields: "Decoded"
     time: float
     matched: int = 0
 
@@ -336,7 +380,7 @@ class RuleSet:
 
     def process(self, event: dict, now: float = 0.0) -> Optional[Alert]:
         """The event as analysisd takes it at manager time `now` (seconds); updates the frequency history."""
-        fields = flatten(event)
+        fields = decode(event)
         current = _Past(fields, now)
         rule = self._descend(self.template, fields, current, now)
         if rule is None:
@@ -353,7 +397,7 @@ class RuleSet:
         self.reset()
         return alert.rule if alert else None
 
-    def _descend(self, node: Rule, fields: dict[str, str], current: _Past, now: float) -> Optional[Rule]:
+    def _descend(self, node: Rule, fields: Decoded, current: _Past, now: float) -> Optional[Rule]:
         if node is not self.template:
             if not node.conditions_match(fields):
                 return None
