@@ -399,8 +399,10 @@ def demo_blocks(lab_by_kind: dict[str, "BucketLab"], since: dt.date) -> str:
     blocks = []
     for kind, lab in lab_by_kind.items():
         spec = {"type": kind, "name": lab.bucket, "only_logs_after": format_log_date(since)}
-        if kind in ("server_access", "custom"):
+        if kind == "server_access":
             spec["path"] = "logs"
+        elif kind == "custom":
+            spec["path"] = "logs///YYYY///mm///dd//"  # date variables: read one day at a time
         elif kind == "cisco_umbrella":
             spec["path"] = "umbrella/dnslogs"
         blocks.append(spec)
@@ -408,12 +410,18 @@ def demo_blocks(lab_by_kind: dict[str, "BucketLab"], since: dt.date) -> str:
 
 
 def build_all(endpoint: str, *, days: int = 3, records: int = 5) -> dict[str, "BucketLab"]:
-    """One bucket per type, filled over `days` days, both lab accounts and regions (and an organization trail)."""
+    """One bucket per type, filled over `days` days, both lab accounts and regions (and an organization trail);
+    VPC flow logs also in Hive-compatible hourly folders, server access logs also date-partitioned, and
+    the custom logs encrypted with SSE-KMS."""
     labs = {}
     for kind in KINDS:
         lab = BucketLab(endpoint).create()
-        if kind in ("server_access", "custom"):
+        if kind == "custom":
+            lab.populate(kind, days=days, accounts=[""], regions=[""], records=records, path="logs/",
+                         kms_key=lab.kms_key())
+        elif kind == "server_access":
             lab.populate(kind, days=days, accounts=[""], regions=[""], records=records, path="logs/")
+            lab.populate(kind, days=days, regions=REGIONS[:1], records=records, path="logs/", partitioned="lab-website")
         elif kind == "cisco_umbrella":
             lab.populate(kind, days=days, accounts=[""], regions=[""], records=records, path="umbrella/")
         else:
@@ -422,5 +430,6 @@ def build_all(endpoint: str, *, days: int = 3, records: int = 5) -> dict[str, "B
             lab.populate(kind, days=days, records=records, organization=ORGANIZATION, accounts=("333333333333",))
         if kind == "vpcflow":
             lab.populate(kind, days=days, records=records, custom_format=True, accounts=ACCOUNTS[:1])
+            lab.populate(kind, days=days, records=records, accounts=("444444444444",), hive=True, per_hour=True)
         labs[kind] = lab
     return labs
