@@ -169,3 +169,15 @@ def test_targets_of_each_partitioned_layout(bucket_lab):
         ("s3/", "", ""), ("s3/111111111111/us-east-1/lab-website/", "111111111111", "us-east-1")]
     assert access[1].day_prefix(DAY) == "s3/111111111111/us-east-1/lab-website/2026/01/05/"
     assert lister.calls - calls == 3  # accounts (one call), regions, source buckets
+
+
+def test_firehose_types_read_a_dated_path_without_discovery(bucket_lab):
+    """guardduty and waf with date variables: no AWSLogs/ or Firehose guess, no folder listing at all."""
+    lister = listing.Lister(bucket_lab.client(), bucket_lab.bucket)
+    for kind in ("guardduty", "waf"):
+        block = BucketConfig(name=bucket_lab.bucket, kind=kind, path="fh/waf///YYYY///mm///dd///HH//")
+        (target,) = listing.targets(block, TYPES[kind], lister)
+        assert (target.prefix, target.day_prefix(DAY)) == ("fh/waf/", "fh/waf/2026/01/05/")
+        assert target.layout.accepts("fh/waf/2026/01/05/17/stream-1-2026-01-05-17-00-00-abc.gz")
+        assert not target.layout.accepts("fh/waf/2026/01/05/stream-1.gz")
+    assert lister.calls == 0
