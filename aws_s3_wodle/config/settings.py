@@ -85,10 +85,10 @@ class RunSettings:
                                        "they read, subscribers what they delivered and how far a half-done object "
                                        "got, and where dead letters and events too big for the engine are recorded "
                                        "(default WAZUH_PATH/var/aws-s3-wodle)",
-                                       doc="where bucket blocks remember what they read (`state.db`), subscribers "
-                                           "what they delivered and how far a half-done object got "
-                                           "(`delivered.sqlite3`), and where dead letters and events too big for "
-                                           "the engine are recorded (default `WAZUH_PATH/var/aws-s3-wodle`)")
+                                       doc="where bucket blocks remember what they read, subscribers what they "
+                                           "delivered and every source how far a half-done object got (one file, "
+                                           "`state.db`), and where dead letters and events too big for the engine "
+                                           "are recorded (default `WAZUH_PATH/var/aws-s3-wodle`)")
     reparse: bool = setting(False, "--reparse", switch=True, help="bucket blocks read again from their "
                             "only_logs_after day, whatever they read before",
                             doc="bucket blocks read again from their `only_logs_after` day, whatever they read "

@@ -21,6 +21,7 @@ its only memory), a subscriber goes on without deduplication (`Forgiving`, with 
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import sqlite3
@@ -82,7 +83,11 @@ class DeliveryStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # with WAL: a commit survives a killed process
             self.db.executescript(_SCHEMA)
-            migrated = self._upgrade()
+            if self._version() < SCHEMA_VERSION:
+                with _directory_lock(self.path.parent):  # one upgrader at a time, across processes too
+                    migrated = self._upgrade()
+                    if migrated is not None:
+                        self._retire(migrated)
             self.prune()
         except (OSError, sqlite3.Error, StateError) as exc:
             self.db.close()
@@ -90,8 +95,6 @@ class DeliveryStore:
                 raise
             raise StateError(f"cannot open the state database {self.path}: {exc}; check --state-dir and its "
                              "permissions") from None
-        if migrated is not None:
-            self._retire(migrated)
 
     # --- upgrade from the files of earlier versions
 
@@ -215,6 +218,18 @@ class DeliveryStore:
     def close(self) -> None:
         with self.lock:
             self.db.close()
+
+
+@contextmanager
+def _directory_lock(directory: Path) -> Iterator[None]:
+    """An exclusive flock on the state directory itself (no lock file left behind): a second process or
+    thread upgrading the same files waits, then finds them upgraded."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _checkpoint(path: Path) -> None:
