@@ -92,6 +92,16 @@ S3_ACCESS_FIELDS = ("bucket_owner", "bucket", "time", "remote_ip", "requester", 
                     "acl_required")
 
 
+def _host_port(item: str) -> Optional[tuple[str, str]]:
+    """'10.0.0.1:80' -> ('10.0.0.1', '80'); '[2001:db8::1]:443' -> ('2001:db8::1', '443'); no port -> None."""
+    host, sep, port = item.rpartition(":")
+    if not sep:
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, port
+
+
 def _split_alb(record: dict) -> None:
     """ALB: each "ip:port" of client_port, target_port, target_port_list -> the ports stay in the field,
     the addresses go to client_ip, target_ip, target_ip_list (Wazuh's split). A value with an item that
@@ -101,10 +111,10 @@ def _split_alb(record: dict) -> None:
         value = record.get(port_field)
         if not isinstance(value, str):
             continue
-        pairs = [item.rpartition(":") for item in value.split()]
-        if all(sep for _, sep, _ in pairs):
-            record[port_field] = " ".join(port for _, _, port in pairs)
-            record[ip_field] = " ".join(ip for ip, _, _ in pairs)
+        pairs = [_host_port(item) for item in value.split()]
+        if all(pairs):
+            record[port_field] = " ".join(port for _, port in pairs)
+            record[ip_field] = " ".join(ip for ip, _ in pairs)
 
 
 def _split_nlb(record: dict) -> None:
@@ -114,9 +124,9 @@ def _split_nlb(record: dict) -> None:
         value = record.get(port_field)
         if not isinstance(value, str):
             continue
-        parts = value.split(":")
-        if len(parts) == 2:
-            record[ip_field], record[port_field] = parts
+        pair = _host_port(value)
+        if pair:
+            record[ip_field], record[port_field] = pair
         else:
             record[ip_field] = value
 
@@ -126,10 +136,9 @@ def _add_clb_addresses(record: dict) -> None:
     alone are added beside them as client_ip and backend_ip (an "-" backend gets none)."""
     for port_field, ip_field in (("client_port", "client_ip"), ("backend_port", "backend_ip")):
         value = record.get(port_field)
-        if isinstance(value, str):
-            ip, sep, port = value.rpartition(":")
-            if sep and ip and port.isdigit():
-                record[ip_field] = ip
+        pair = _host_port(value) if isinstance(value, str) else None
+        if pair and pair[0] and pair[1].isdigit():
+            record[ip_field] = pair[0]
 
 
 def _fields_parser(names: Sequence[str], fix: Optional[Callable[[dict], None]]):
