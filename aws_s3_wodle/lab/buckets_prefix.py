@@ -82,7 +82,9 @@ def event_id(kind: str, event: dict) -> str:
         return aws["resourceId"]
     if kind in ("guardduty", "custom"):
         return aws["id"]
-    if kind in ("alb", "clb", "nlb"):
+    if kind == "clb":
+        return aws["client_port"]  # Wazuh's CLB events keep "ip:port" in client_port
+    if kind in ("alb", "nlb"):
         return f"{aws['client_ip']}:{aws['client_port']}"
     if kind == "server_access":
         return aws["request_id"]

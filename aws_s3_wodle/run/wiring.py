@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, Optional
 
 from aws_s3_wodle.config.buckets import BucketConfig
 from aws_s3_wodle.config.subscribers import BucketsSubscriber, SecurityHubSubscriber, SecurityLakeSubscriber, queue_ref
-from aws_s3_wodle.decode.events import MAX_BATCH, bucket_records, event_batches
+from aws_s3_wodle.decode.events import MAX_BATCH, event_batches, subscriber_expand
 from aws_s3_wodle.decode.formats import iter_records
 from aws_s3_wodle.decode.securityhub import finding_events
 from aws_s3_wodle.errors import EXIT_AWS, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_SINK, WodleError
@@ -63,10 +63,10 @@ def parquet_decoder(block: Block, ctx: Context) -> Decoder:
 def object_decoder(block: BucketsSubscriber, ctx: Context) -> Decoder:
     """Buckets and Security Hub: any log object (JSON, CSV, text; any compression), wrapped for Wazuh."""
     hub = isinstance(block, SecurityHubSubscriber)
-    expand: Callable[[dict], Iterable[dict]] = finding_events if hub else bucket_records
     fmt = "json" if hub else "auto"
 
     def decode(spool: BinaryIO, ref: ObjectRef) -> Iterator[Batch]:
+        expand: Callable[[dict], Iterable[dict]] = finding_events if hub else subscriber_expand(ref.key)
         return event_batches(iter_records(spool, key=ref.key, format=fmt), source=block.SOURCE, bucket=ref.bucket,
                              key=ref.key, expand=expand, discard=block.discard_regex, keep_nulls=ctx.keep_nulls,
                              batch_size=min(ctx.batch_size, MAX_BATCH))

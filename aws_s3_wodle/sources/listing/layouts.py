@@ -85,7 +85,8 @@ class BucketType:
 
 
 def _elb(kind: str, pattern: str, parse: Parser) -> BucketType:
-    return BucketType(kind, Layout("elasticloadbalancing", day_slashes, file_filter=re.compile(pattern)), parse, kind)
+    return BucketType(kind, Layout("elasticloadbalancing", day_slashes, file_filter=re.compile(pattern)), parse, kind,
+                      shape.custom_type)
 
 
 _FIREHOSE = Layout(None, day_slashes)  # Kinesis Data Firehose: <path>YYYY/MM/DD/HH/<stream>-...
@@ -103,7 +104,8 @@ TYPES: dict[str, BucketType] = {t.name: t for t in (
     _elb("nlb", r"_net\.", parsers.parse_nlb),
     _elb("clb", r"^(?!.*_(app|net)\.)", parsers.parse_clb),
     BucketType("server_access", Layout(None, day_dashes_name), parsers.parse_server_access, "s3_server_access",
-               partitioned=Layout(None, day_slashes)),
-    BucketType("cisco_umbrella", Layout(None, day_dashes_folder), parsers.parse_cisco_umbrella, "cisco_umbrella"),
+               shape.custom_type, partitioned=Layout(None, day_slashes)),
+    BucketType("cisco_umbrella", Layout(None, day_dashes_folder), parsers.parse_cisco_umbrella, "cisco_umbrella",
+               shape.custom_type),
     BucketType("custom", Layout(None, None), parsers.parse_any, "custom", shape.eventbridge_or_custom),
 )}
