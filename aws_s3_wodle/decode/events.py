@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from aws_s3_wodle.config.discard import DiscardRule
 from aws_s3_wodle.decode.formats import DecodeError, dumps
+from aws_s3_wodle.decode.limits import DEFAULT, LimitExceeded, Limits
 from aws_s3_wodle.seams import EventBatch
 
 
@@ -97,9 +98,13 @@ def wrap(record: dict, *, source: str, bucket: str, key: str) -> dict:
 
 def event_batches(records: Iterable[dict], *, source: str, bucket: str, key: str,
                   expand: Callable[[dict], Iterable[dict]], discard: Optional[DiscardRule] = None,
-                  keep_nulls: bool = False, batch_size: int = 5000) -> Iterator[EventBatch]:
-    """Records -> (expand: one record may hold several events) -> discard -> wrap -> JSON, batched."""
+                  keep_nulls: bool = False, batch_size: int = 5000, limits: Limits = DEFAULT) -> Iterator[EventBatch]:
+    """Records -> (expand: one record may hold several events) -> discard -> wrap -> JSON, batched.
+
+    A batch ends at ``batch_size`` events or past ``BATCH_BYTES``; an event whose JSON is over the event
+    limit refuses the object (``LimitExceeded``)."""
     batch = EventBatch()
+    size = 0
     for record in records:
         for event in expand(record):
             if not keep_nulls:
@@ -107,12 +112,22 @@ def event_batches(records: Iterable[dict], *, source: str, bucket: str, key: str
             if discard is not None and discarded(discard, event):
                 batch.discarded += 1
                 continue
-            batch.append(dumps(wrap(event, source=source, bucket=bucket, key=key)))
-            if len(batch) >= batch_size:
+            document = dumps(wrap(event, source=source, bucket=bucket, key=key))
+            check_event(document, limits)
+            batch.append(document)
+            size += len(document)
+            if len(batch) >= batch_size or size >= BATCH_BYTES:
                 yield batch
                 batch = EventBatch()
+                size = 0
     if batch or batch.discarded:
         yield batch
+
+
+def check_event(document: bytes, limits: Limits = DEFAULT) -> None:
+    """Refuse the object of an event whose JSON is over the event limit."""
+    if len(document) > limits.event_bytes:
+        raise LimitExceeded("event_bytes", limits.event_bytes, f"an event is {len(document)} bytes as JSON")
 
 
 def bucket_records(record: dict) -> Iterable[dict]:
@@ -127,3 +142,5 @@ def bucket_records(record: dict) -> Iterable[dict]:
 # of the process's memory while it lives (its allocation is not trimmed), so a batch of 5000 costs ~78 MB,
 # one of 500 ~8 MB, at the same speed (measured decoding a 68 MB JSON-lines object; bench/gzip_jsonl_memory.py).
 MAX_BATCH = 500
+# Bytes of JSON in one batch: a batch of large events (up to --max-event-bytes each) ends early.
+BATCH_BYTES = 32 << 20

@@ -131,7 +131,7 @@ class ObjectDelivery:
             self._count(in_flight_events=-sent, events=sent, bytes=sent_bytes, oversized=oversized,
                         discarded=discarded)
             if oversized:
-                log.error("%d events of %s are over the engine's datagram limit: not sent, recorded whole in %s",
+                log.error("%d events of %s are over the engine's datagram limit: not sent, recorded (head, size, sha256) in %s",
                           oversized, ref, recorded_in)
             close = getattr(batches, "close", None)
             if close is not None:
