@@ -51,5 +51,4 @@ class LimitExceeded(DecodeError):
 
     def __init__(self, limit: str, value: int, found: str) -> None:
         self.limit, self.value, self.flag = limit, value, _FLAGS[limit]
-        super().__init__(f"refused: {found}, over the limit {self.flag} {value}; the object is left as a "
-                         f"failure (raise {self.flag} if it is genuine)")
+        super().__init__(f"{found}: over the limit {self.flag} {value} (raise it if the object is genuine)")

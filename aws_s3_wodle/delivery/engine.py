@@ -22,10 +22,11 @@ from typing import Any, BinaryIO, Iterator, Optional
 
 from aws_s3_wodle.delivery.checkpoints import NoStore
 from aws_s3_wodle.seams import Decoder, ObjectId, ObjectRef, Sink, as_batch
-from aws_s3_wodle.delivery.outcome import CORRUPT, THROTTLED, Outcome, class_of
+from aws_s3_wodle.delivery.outcome import CORRUPT, REFUSED, THROTTLED, Outcome, class_of
 from aws_s3_wodle.errors import ObjectError, WodleError
 from aws_s3_wodle.delivery.fetch import download
 from aws_s3_wodle.decode.formats import DecodeError
+from aws_s3_wodle.decode.limits import LimitExceeded
 from aws_s3_wodle.observe.stats import RunStats
 
 log = logging.getLogger("aws-s3-wodle")
@@ -126,7 +127,8 @@ class ObjectDelivery:
                 if oid:
                     self.store.save_progress(oid, position)  # the checkpoint: at most this batch is resent
         except DecodeError as exc:
-            return Outcome(False, CORRUPT, f"cannot decode after {position} events: {exc}")
+            cls = REFUSED if isinstance(exc, LimitExceeded) else CORRUPT
+            return Outcome(False, cls, f"cannot decode after {position} events: {exc}")
         finally:
             self._count(in_flight_events=-sent, events=sent, bytes=sent_bytes, oversized=oversized,
                         discarded=discarded)

@@ -6,6 +6,7 @@ decide. Every stream returned here decompresses as it is read: nothing is inflat
 from __future__ import annotations
 
 import gzip
+import os
 import zipfile
 import zlib
 from typing import BinaryIO, Iterator, Optional, Tuple
@@ -55,6 +56,7 @@ def open_streams(fileobj: BinaryIO, budget: Optional[Budget] = None) -> Iterator
     kind = detect(fileobj.read(8))
     fileobj.seek(0)
     if kind == GZIP:
+        _check_gzip_trailer(fileobj, budget)
         with gzip.GzipFile(fileobj=fileobj, mode="rb") as stream:
             yield kind, "", Metered(stream, budget, fileobj.tell)  # type: ignore[misc]
     elif kind == ZIP:
@@ -78,6 +80,23 @@ def open_streams(fileobj: BinaryIO, budget: Optional[Budget] = None) -> Iterator
                 compressed += info.compress_size
     else:
         yield kind, "", Metered(fileobj, budget)
+
+
+def _check_gzip_trailer(fileobj: BinaryIO, budget: Budget) -> None:
+    """Refuse a gzip object whose trailer declares (ISIZE: its last member's size modulo 4 GiB) that it
+    inflates past the ratio, before anything of it is decompressed. A trailer may lie or wrap: the bytes
+    are counted anyway while they inflate."""
+    size = fileobj.seek(0, os.SEEK_END)
+    if size >= 18:
+        fileobj.seek(size - 4)
+        declared = int.from_bytes(fileobj.read(4), "little")
+        limits = budget.limits
+        if declared > RATIO_FLOOR and declared > size * limits.compression_ratio:
+            fileobj.seek(0)
+            raise LimitExceeded("compression_ratio", limits.compression_ratio,
+                                f"its gzip trailer declares {declared} bytes from {size} ({declared // size}:1; "
+                                "a compression bomb?)")
+    fileobj.seek(0)
 
 
 def _consumed(before: int, info: zipfile.ZipInfo, stream: BinaryIO):

@@ -21,6 +21,7 @@ from aws_s3_wodle.errors import ObjectError
 from aws_s3_wodle.decode.events import discarded, is_text_line
 from aws_s3_wodle.delivery.fetch import fetch_object
 from aws_s3_wodle.decode.formats import DecodeError
+from aws_s3_wodle.decode.limits import LimitExceeded
 from aws_s3_wodle.decode.formats.serialize import dumps
 from aws_s3_wodle.seams import ObjectRef
 from aws_s3_wodle.seams import Sink
@@ -225,7 +226,7 @@ class BucketRun:
                             self.state.set_progress(scope, obj.key, obj.etag, consumed)
                 except DecodeError as exc:
                     raise ObjectError(ref.bucket, ref.key, f"cannot decode after {events} events: {exc}",
-                                      kind="corrupt") from None
+                                      kind="refused" if isinstance(exc, LimitExceeded) else "corrupt") from None
         except ObjectError as exc:
             if exc.kind == "missing":
                 log.warning("%s was listed but is gone (removed by a lifecycle rule or another reader); skipped",
