@@ -147,3 +147,34 @@ def test_jsonl_file_appends(tmp_path):
     sink.send_batch([b'{"a":3}'], "o")
     sink.close()
     assert out.read_text().splitlines() == ['{"a":1}', '{"a":2}', '{"a":3}']
+
+
+def test_the_record_file_is_capped_and_rotated_keeping_n_files(tmp_path, caplog):
+    """Oversized events are recorded as head + size + sha256; past --record-max-bytes the file rotates, and
+    only --record-files older files are kept (the removal is logged): the disk use is bounded."""
+    import logging
+
+    from aws_s3_wodle.sinks.recorder import OversizeRecorder
+    path = tmp_path / "state" / "oversized-events.jsonl"
+    recorder = OversizeRecorder(path, max_bytes=64 * 1024, keep=2)
+    events = [json.dumps({"n": i, "pad": "é" * 50_000}).encode() for i in range(100)]
+    with caplog.at_level(logging.WARNING, logger="aws-s3-wodle"):
+        for event in events:
+            assert recorder.record("s3://b/k", event, len(event) + 12, 65535) == str(path)
+    files = sorted(path.parent.iterdir())
+    assert [f.name for f in files] == ["oversized-events.jsonl", "oversized-events.jsonl.1", "oversized-events.jsonl.2"]
+    assert all(f.stat().st_size <= 64 * 1024 for f in files)
+    kept = [json.loads(line) for f in reversed(files) for line in f.read_text().splitlines()]
+    # the newest records survive, in order, each the head of its event (cut at a character boundary)
+    assert [k["sha256"] for k in kept] == [hashlib.sha256(e).hexdigest() for e in events[-len(kept):]]
+    assert all(events[100 - len(kept) + i].decode().startswith(k["head"]) and 4090 <= len(k["head"].encode()) <= 4096
+               for i, k in enumerate(kept))
+    assert any("were removed (--record-files 2)" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unwritable_record_file_keeps_the_object_queued(tmp_path):
+    from aws_s3_wodle.errors import SinkError
+    from aws_s3_wodle.sinks.recorder import OversizeRecorder
+    (tmp_path / "state").write_text("a file where the directory should be")
+    with pytest.raises(SinkError, match="cannot record an oversized event of s3://b/k .* the object stays queued"):
+        OversizeRecorder(tmp_path / "state" / "oversized-events.jsonl").record("s3://b/k", b"{}" * 40000, 80012, 65535)

@@ -6,7 +6,6 @@ decide. Every stream returned here decompresses as it is read: nothing is inflat
 from __future__ import annotations
 
 import gzip
-import os
 import zipfile
 import zlib
 from typing import BinaryIO, Iterator, Optional, Tuple
@@ -56,7 +55,7 @@ def open_streams(fileobj: BinaryIO, budget: Optional[Budget] = None) -> Iterator
     kind = detect(fileobj.read(8))
     fileobj.seek(0)
     if kind == GZIP:
-        _check_gzip_trailer(fileobj, budget)
+        _check_gzip_start(fileobj, budget)
         with gzip.GzipFile(fileobj=fileobj, mode="rb") as stream:
             yield kind, "", Metered(stream, budget, fileobj.tell)  # type: ignore[misc]
     elif kind == ZIP:
@@ -82,21 +81,32 @@ def open_streams(fileobj: BinaryIO, budget: Optional[Budget] = None) -> Iterator
         yield kind, "", Metered(fileobj, budget)
 
 
-def _check_gzip_trailer(fileobj: BinaryIO, budget: Budget) -> None:
-    """Refuse a gzip object whose trailer declares (ISIZE: its last member's size modulo 4 GiB) that it
-    inflates past the ratio, before anything of it is decompressed. A trailer may lie or wrap: the bytes
-    are counted anyway while they inflate."""
-    size = fileobj.seek(0, os.SEEK_END)
-    if size >= 18:
-        fileobj.seek(size - 4)
-        declared = int.from_bytes(fileobj.read(4), "little")
-        limits = budget.limits
-        if declared > RATIO_FLOOR and declared > size * limits.compression_ratio:
-            fileobj.seek(0)
-            raise LimitExceeded("compression_ratio", limits.compression_ratio,
-                                f"its gzip trailer declares {declared} bytes from {size} ({declared // size}:1; "
-                                "a compression bomb?)")
+def _check_gzip_start(fileobj: BinaryIO, budget: Budget) -> None:
+    """Refuse a gzip object that inflates past the ratio within its first RATIO_FLOOR bytes of output, before
+    a record of it is read: a bomb then delivers nothing. Inflates at most RATIO_FLOOR bytes once, and judges
+    only by what the bytes do (a gzip trailer's declared size would do, but a truncated object's is noise)."""
+    limits = budget.limits
+    inflater = zlib.decompressobj(wbits=47)  # gzip header and trailer
     fileobj.seek(0)
+    consumed = out = 0
+    try:
+        while out < RATIO_FLOOR:
+            data = fileobj.read(1 << 16)
+            if not data:
+                break
+            produced = len(inflater.decompress(data, RATIO_FLOOR - out))
+            consumed += len(data) - len(inflater.unconsumed_tail)
+            out += produced
+            if inflater.unconsumed_tail or inflater.eof:
+                break
+    except zlib.error:
+        pass  # corrupt: reading it says so, with what was read before
+    finally:
+        fileobj.seek(0)
+    if out >= RATIO_FLOOR and out > consumed * limits.compression_ratio:
+        raise LimitExceeded("compression_ratio", limits.compression_ratio,
+                            f"it inflates {out // max(consumed, 1)}:1 ({out} bytes from its first {consumed}; "
+                            "a compression bomb?)")
 
 
 def _consumed(before: int, info: zipfile.ZipInfo, stream: BinaryIO):

@@ -7,8 +7,10 @@ with a minimal reader of Thrift's compact protocol (the Parquet format's own enc
   - the footer's length and its schema's number of fields (``--max-columns``), before pyarrow opens it;
   - once opened, the row groups' uncompressed size (``--max-object-bytes``) and its ratio to the
     object's size (``--max-compression-ratio``);
-  - the header of every page of a column chunk large enough to hold a page over ``--max-event-bytes``:
-    its uncompressed size, before the page is read.
+  - the header of every page of a column chunk large enough to hold a page over ``PAGE_FACTOR`` times
+    ``--max-event-bytes``: its uncompressed size, before the page is read. A page holds many values
+    (pyarrow checks its page size only every 1024 values, so rows of 10 KB make 10 MB pages): it may be
+    larger than one event; a row over the limit that hides in a page under it is refused when converted.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from aws_s3_wodle.decode.limits import RATIO_FLOOR, LimitExceeded, Limits
 # A footer this long belongs to no log writer (a few thousand fields over a few row groups is < 4 MiB);
 # pyarrow would take ~10x its size to parse it.
 MAX_FOOTER = 32 << 20
-_HEADER_READ = 4096  # bytes read at a page's offset to decode its header; more when its statistics are long
+_HEADER_READ = 4096
+PAGE_FACTOR = 4  # a page may be this many times --max-event-bytes (32 MiB by default)  # bytes read at a page's offset to decode its header; more when its statistics are long
 
 
 class _Compact:
@@ -80,7 +83,8 @@ class _Compact:
         elif kind == 7:
             self.pos += 8
         elif kind == 8:
-            self.pos += self.varint()
+            length = self.varint()  # read before pos is: `self.pos += self.varint()` would drop the varint's bytes
+            self.pos += length
         elif kind in (9, 10):
             size, item = self.list_header()
             for _ in range(size):
@@ -161,24 +165,26 @@ def check_sizes(metadata, object_size: int, limits: Limits) -> None:
 
 
 def check_pages(f: BinaryIO, metadata, limits: Limits) -> None:
-    """Refuse an object with a page over the event limit, reading only page headers.
+    """Refuse an object with a page over PAGE_FACTOR times the event limit, reading only page headers.
 
-    Only the column chunks larger than the limit can hold such a page; in an ordinary object (pages of
-    about 1 MiB) that is a handful of chunks, whose headers are a few hundred bytes each.
+    Only the column chunks larger than that can hold such a page; in an ordinary object (pages of about
+    1 MiB) there are none or a handful, whose headers are a few hundred bytes each.
     """
+    page_limit = PAGE_FACTOR * limits.event_bytes
     pos = f.tell()
     try:
         for g in range(metadata.num_row_groups):
             group = metadata.row_group(g)
             for c in range(group.num_columns):
                 chunk = group.column(c)
-                if chunk.total_uncompressed_size <= limits.event_bytes:
+                if chunk.total_uncompressed_size <= page_limit:
                     continue
                 largest = _largest_page(f, chunk)
-                if largest > limits.event_bytes:
+                if largest > page_limit:
                     raise LimitExceeded("event_bytes", limits.event_bytes,
                                         f"column {chunk.path_in_schema!r} (row group {g}) has a page of "
-                                        f"{largest} bytes uncompressed")
+                                        f"{largest} bytes uncompressed, over {PAGE_FACTOR} times the event limit "
+                                        "(a page is decoded whole)")
     finally:
         f.seek(pos)
 
