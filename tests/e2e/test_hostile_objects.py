@@ -15,9 +15,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import zipfile
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -38,27 +38,24 @@ def _peak_rss_run(cmd: list[str], env: dict, timeout: float = 120) -> tuple[subp
     """Run cmd to its end, reading its VmHWM every 10 ms: (the completed process, its peak RSS in MB)."""
     peak = 0.0
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + timeout
-    out_err = None
-    import threading
-    collected: dict = {}
-    reader = threading.Thread(target=lambda: collected.update(zip(("out", "err"), proc.communicate())))
+    output: dict = {}
+    reader = threading.Thread(target=lambda: output.update(zip(("out", "err"), proc.communicate())))
     reader.start()
+    deadline = time.monotonic() + timeout
     while proc.poll() is None:
         try:
             with open(f"/proc/{proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        peak = max(peak, int(line.split()[1]) / 1024)
+                peak = max([peak] + [int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:")])
         except OSError:
-            pass
+            pass  # it has just exited
         if time.monotonic() > deadline:
             proc.kill()
+            reader.join()
             pytest.fail(f"the wodle ran over {timeout} s")
         time.sleep(0.01)
     reader.join()
-    out_err = subprocess.CompletedProcess(cmd, proc.returncode, collected.get("out", ""), collected.get("err", ""))
-    return out_err, peak
+    assert peak > 0  # the watch saw the process
+    return subprocess.CompletedProcess(cmd, proc.returncode, output.get("out", ""), output.get("err", "")), peak
 
 
 def _refusals(stderr: str, key: str) -> list[str]:
