@@ -49,6 +49,42 @@ def whole(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def byte_size(text: str) -> int:
+    """A number of bytes, at least 1, with an optional binary unit: 65536, 64k, 8M, 4G."""
+    body = text.strip().lower().removesuffix("ib").removesuffix("b")
+    unit = body[-1:] if body[-1:] in ("k", "m", "g") else ""
+    try:
+        value = int(body[:len(body) - len(unit)]) * _UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size in bytes (e.g. 65536, 64k, 8M, 4G)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive size")
+    return value
+
+
+def record_size(text: str) -> int:
+    """A record file's size cap: a size of at least 64k (room for a few recorded events)."""
+    value = byte_size(text)
+    if value < 64 << 10:
+        raise argparse.ArgumentTypeError(f"{text!r} is under 64k: too small to hold a few recorded events")
+    return value
+
+
+# What one object may cost the host (decode/limits.py applies them). Chosen so that a 2-core host with a
+# few GB survives hostile objects two at a time, and no real AWS log is refused: the largest AWS records
+# (CloudTrail events, Config items) are a few hundred KB, AWS logs compress 5-30:1, an OCSF schema has a
+# few hundred to a few thousand fields.
+MAX_EVENT_BYTES = 8 << 20
+MAX_OBJECT_BYTES = 4 << 30
+MAX_COMPRESSION_RATIO = 200
+MAX_COLUMNS = 10_000
+RECORD_MAX_BYTES = 16 << 20
+RECORD_FILES = 4
+
+
 def setting(default: Any, *flags: str, help: str, doc: Optional[str] = None,
             parse: Optional[Callable[[str], Any]] = None, switch: bool = False, metavar: Optional[str] = None,
             value: str = "") -> Any:
@@ -133,6 +169,44 @@ class RunSettings:
                                           "(text format) to this file after every run",
                                           doc="Prometheus text file rewritten (atomically) after every run; see "
                                               "[Watching it run](#watching-it-run)")
+    max_event_bytes: int = setting(MAX_EVENT_BYTES, "--max-event-bytes", parse=byte_size, metavar="BYTES",
+                                   value="BYTES",
+                                   help="largest event (one record, as read and as JSON) an object may hold; an "
+                                        "object with a larger one is refused, as a failure of that object (default "
+                                        "8M; units k, M, G)",
+                                   doc="largest event (one record as read, and its JSON) an object may hold, else the "
+                                       "object is refused (default `8M`; sizes take `k`, `M`, `G`); see "
+                                       "[What one object may cost](#what-one-object-may-cost)")
+    max_object_bytes: int = setting(MAX_OBJECT_BYTES, "--max-object-bytes", parse=byte_size, metavar="BYTES",
+                                    value="BYTES",
+                                    help="most bytes one object may decompress to (Parquet: its uncompressed "
+                                         "pages), else it is refused (default 4G)",
+                                    doc="most bytes one object may decompress to (Parquet: its uncompressed pages), "
+                                        "else it is refused (default `4G`)")
+    max_compression_ratio: int = setting(MAX_COMPRESSION_RATIO, "--max-compression-ratio", parse=positive_int,
+                                         metavar="N", value="N",
+                                         help="most an object may inflate (decompressed bytes per compressed byte, "
+                                              "judged past 4 MiB of output), else it is refused as a compression "
+                                              "bomb (default %(default)s)",
+                                         doc="most an object may inflate (decompressed bytes per compressed byte, "
+                                             "judged past 4 MiB of output), else it is refused as a bomb (default "
+                                             "200)")
+    max_columns: int = setting(MAX_COLUMNS, "--max-columns", parse=positive_int, metavar="N", value="N",
+                               help="most fields a Parquet object's schema may have, else it is refused before "
+                                    "its footer is decoded (default %(default)s)",
+                               doc="most fields a Parquet schema may have, else the object is refused before its "
+                                   "footer is decoded (default 10000)")
+    record_max_bytes: int = setting(RECORD_MAX_BYTES, "--record-max-bytes", parse=record_size, metavar="BYTES",
+                                    value="BYTES",
+                                    help="size at which oversized-events.jsonl is rotated (each event too big for "
+                                         "the engine is recorded as its first 4 KiB, size and sha256; default 16M)",
+                                    doc="size at which `oversized-events.jsonl` is rotated (default `16M`, at least "
+                                        "`64k`)")
+    record_files: int = setting(RECORD_FILES, "--record-files", parse=whole(1, 100), metavar="{1..100}", value="N",
+                                help="rotated oversized-events files kept besides the current one (default "
+                                     "%(default)s)",
+                                doc="rotated `oversized-events.jsonl.N` files kept besides the current one "
+                                    "(default 4): the records take at most (N+1) x `--record-max-bytes`")
 
     @classmethod
     def names(cls) -> list[str]:

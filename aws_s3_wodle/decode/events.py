@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from aws_s3_wodle.config.discard import DiscardRule
 from aws_s3_wodle.decode.formats import DecodeError, dumps
+from aws_s3_wodle.decode.limits import DEFAULT, LimitExceeded, Limits
 from aws_s3_wodle.seams import EventBatch
 
 
@@ -114,14 +115,17 @@ def wrap(record: dict, *, source: Optional[str], bucket: str, key: str) -> dict:
 
 def event_batches(records: Iterable[dict], *, source: str, bucket: str, key: str,
                   expand: Callable[[dict], Iterable[dict]], discard: Optional[DiscardRule] = None,
-                  keep_nulls: bool = False, batch_size: int = 5000) -> Iterator[EventBatch]:
+                  keep_nulls: bool = False, batch_size: int = 5000, limits: Limits = DEFAULT) -> Iterator[EventBatch]:
     """Records -> (expand: one record may hold several events) -> discard -> wrap -> JSON, batched.
 
     Null members are dropped as Wazuh's subscribers drop them (`wazuh_nulls`). In a `.jsonl.gz` object
     Wazuh keeps each record's own `source` (and sends none when it has none: `source` is then added);
-    in every other object `source` is the block's, whatever the record says."""
+    in every other object `source` is the block's, whatever the record says. A batch ends at
+    ``batch_size`` events or past ``BATCH_BYTES``; an event whose JSON is over the event limit refuses
+    the object (``LimitExceeded``)."""
     batch = EventBatch()
     own_source = key.endswith(".jsonl.gz")
+    size = 0
     for record in records:
         for event in expand(record):
             if not keep_nulls:
@@ -130,12 +134,22 @@ def event_batches(records: Iterable[dict], *, source: str, bucket: str, key: str
                 batch.discarded += 1
                 continue
             keep = own_source and "source" in event
-            batch.append(dumps(wrap(event, source=None if keep else source, bucket=bucket, key=key)))
-            if len(batch) >= batch_size:
+            document = dumps(wrap(event, source=None if keep else source, bucket=bucket, key=key))
+            check_event(document, limits)
+            batch.append(document)
+            size += len(document)
+            if len(batch) >= batch_size or size >= BATCH_BYTES:
                 yield batch
                 batch = EventBatch()
+                size = 0
     if batch or batch.discarded:
         yield batch
+
+
+def check_event(document: bytes, limits: Limits = DEFAULT) -> None:
+    """Refuse the object of an event whose JSON is over the event limit."""
+    if len(document) > limits.event_bytes:
+        raise LimitExceeded("event_bytes", limits.event_bytes, f"an event is {len(document)} bytes as JSON")
 
 
 def bucket_records(record: dict) -> Iterable[dict]:
@@ -161,3 +175,5 @@ def subscriber_expand(key: str) -> Callable[[dict], Iterable[dict]]:
 # of the process's memory while it lives (its allocation is not trimmed), so a batch of 5000 costs ~78 MB,
 # one of 500 ~8 MB, at the same speed (measured decoding a 68 MB JSON-lines object; bench/gzip_jsonl_memory.py).
 MAX_BATCH = 500
+# Bytes of JSON in one batch: a batch of large events (up to --max-event-bytes each) ends early.
+BATCH_BYTES = 32 << 20

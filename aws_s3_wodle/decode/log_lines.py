@@ -10,6 +10,7 @@ import re
 from typing import BinaryIO, Callable, Iterator, Optional, Sequence
 
 from aws_s3_wodle.decode.formats import DecodeError, iter_records
+from aws_s3_wodle.decode.limits import DEFAULT, Limits
 
 # --- VPC flow logs: space-separated, the first line names the fields (default or custom format)
 
@@ -19,8 +20,8 @@ _VPC_HEADER = re.compile(r"[a-z][a-z0-9-]*( [a-z][a-z0-9-]*)+")
 _EPOCH_FIELDS = ("start", "end")
 
 
-def _lines(spool: BinaryIO, key: str) -> Iterator[str]:
-    for record in iter_records(spool, key=key, format="text"):
+def _lines(spool: BinaryIO, key: str, limits: Limits = DEFAULT) -> Iterator[str]:
+    for record in iter_records(spool, key=key, limits=limits, format="text"):
         yield record["full_log"]
 
 
@@ -31,12 +32,12 @@ def _iso_from_epoch(value: str) -> str:
         return value  # '-' (no data) or anything unexpected stays as written
 
 
-def parse_vpcflow(spool: BinaryIO, key: str) -> Iterator[dict]:
+def parse_vpcflow(spool: BinaryIO, key: str, limits: Limits = DEFAULT) -> Iterator[dict]:
     """Field names from the header line (hyphens become underscores, as Wazuh names them: interface_id,
     log_status...); `start` and `end` become ISO 8601 UTC. A file without a header gets the default
     (version 2) fields."""
     names: Optional[Sequence[str]] = None
-    for number, line in enumerate(_lines(spool, key), 1):
+    for number, line in enumerate(_lines(spool, key, limits), 1):
         values = line.split()
         if names is None:
             if _VPC_HEADER.fullmatch(line.strip()):
@@ -142,8 +143,8 @@ def _add_clb_addresses(record: dict) -> None:
 
 
 def _fields_parser(names: Sequence[str], fix: Optional[Callable[[dict], None]]):
-    def parse(spool: BinaryIO, key: str) -> Iterator[dict]:
-        for line in _lines(spool, key):
+    def parse(spool: BinaryIO, key: str, limits: Limits = DEFAULT) -> Iterator[dict]:
+        for line in _lines(spool, key, limits):
             values = split_fields(line)
             record = dict(zip(names, values))
             if len(values) > len(names):
@@ -175,24 +176,24 @@ UMBRELLA_FIELDS = {
 }
 
 
-def parse_cisco_umbrella(spool: BinaryIO, key: str) -> Iterator[dict]:
+def parse_cisco_umbrella(spool: BinaryIO, key: str, limits: Limits = DEFAULT) -> Iterator[dict]:
     kind = next((k for k in UMBRELLA_FIELDS if f"{k}/" in key or key.startswith(k)), None)
     if kind is None:
         raise DecodeError("the key is under none of the Cisco Umbrella folders dnslogs/, proxylogs/, iplogs/, "
                           "so its fields cannot be named")
-    yield from iter_records(spool, key=key, format="csv", delimiter=",", fieldnames=UMBRELLA_FIELDS[kind])
+    yield from iter_records(spool, key=key, limits=limits, format="csv", delimiter=",", fieldnames=UMBRELLA_FIELDS[kind])
 
 
 # --- JSON types
 
-def parse_json(spool: BinaryIO, key: str) -> Iterator[dict]:
+def parse_json(spool: BinaryIO, key: str, limits: Limits = DEFAULT) -> Iterator[dict]:
     """CloudTrail `Records`, JSON lines (WAF, GuardDuty), arrays, concatenated objects: formats decides."""
-    return iter_records(spool, key=key, format="json")
+    return iter_records(spool, key=key, limits=limits, format="json")
 
 
-def parse_config(spool: BinaryIO, key: str) -> Iterator[dict]:
+def parse_config(spool: BinaryIO, key: str, limits: Limits = DEFAULT) -> Iterator[dict]:
     """AWS Config history and snapshot files: one record per item of `configurationItems`."""
-    for document in iter_records(spool, key=key, format="json"):
+    for document in iter_records(spool, key=key, limits=limits, format="json"):
         items = document.get("configurationItems")
         if items is None:
             if "configurationItem" in document:  # a single-item notification delivered to S3
@@ -206,6 +207,6 @@ def parse_config(spool: BinaryIO, key: str) -> Iterator[dict]:
                 yield item
 
 
-def parse_any(spool: BinaryIO, key: str) -> Iterator[dict]:
+def parse_any(spool: BinaryIO, key: str, limits: Limits = DEFAULT) -> Iterator[dict]:
     """custom: whatever formats detects (JSON in any shape, CSV with a header, text lines)."""
-    return iter_records(spool, key=key)
+    return iter_records(spool, key=key, limits=limits)

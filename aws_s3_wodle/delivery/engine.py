@@ -24,8 +24,9 @@ from typing import Any, BinaryIO, Iterator, Optional
 
 from aws_s3_wodle.decode.errors import DecodeError
 from aws_s3_wodle.delivery.checkpoints import NoStore
+from aws_s3_wodle.decode.limits import LimitExceeded
 from aws_s3_wodle.delivery.fetch import download
-from aws_s3_wodle.delivery.outcome import CORRUPT, Interrupted, Outcome, class_of
+from aws_s3_wodle.delivery.outcome import CORRUPT, REFUSED, Interrupted, Outcome, class_of
 from aws_s3_wodle.errors import ObjectError
 from aws_s3_wodle.observe.stats import RunStats
 from aws_s3_wodle.seams import CheckpointStore, Decoder, ObjectId, ObjectRef, Sink, as_batch
@@ -133,12 +134,13 @@ class ObjectDelivery:
                 if oid:
                     self.store.save_progress(oid, position)  # the checkpoint: at most this batch is resent
         except DecodeError as exc:
-            return Outcome(False, CORRUPT, f"cannot decode after {position} events: {exc}", events=sent)
+            cls = REFUSED if isinstance(exc, LimitExceeded) else CORRUPT
+            return Outcome(False, cls, f"cannot decode after {position} events: {exc}", events=sent)
         finally:
             self._count(in_flight_events=-sent, events=sent, bytes=sent_bytes, oversized=oversized,
                         discarded=discarded)
             if oversized:
-                log.error("%d events of %s are over the engine's datagram limit: not sent, recorded whole in %s",
+                log.error("%d events of %s are over the engine's datagram limit: not sent, recorded (head, size, sha256) in %s",
                           oversized, ref, recorded_in)
             close = getattr(batches, "close", None)
             if close is not None:

@@ -29,10 +29,14 @@ DENIED = FailureClass("denied", "access denied", True)
 THROTTLED = FailureClass("throttled", "throttling or server error (retries exhausted)", False)
 CORRUPT = FailureClass("corrupt", "corrupt or truncated object", True)
 UNPARSEABLE = FailureClass("notification", "unparseable notification", True)
+# An object that would cost the host more than a limit allows (decode.limits.LimitExceeded: a 1 GB value, a
+# compression bomb, 100k columns). Apart from "corrupt": the bytes may be well formed, and the fix may be a
+# flag (the reason names it) rather than the object's writer.
+REFUSED = FailureClass("refused", "refused by a limit", True)
 # An event too big for the engine is not a failure of its object: the sink records it whole
 # (sinks.OversizeRecorder), the object is delivered, and the run counts it apart ("oversized").
 
-CLASSES = {c.name: c for c in (MISSING, DENIED, THROTTLED, CORRUPT, UNPARSEABLE)}
+CLASSES = {c.name: c for c in (MISSING, DENIED, THROTTLED, CORRUPT, UNPARSEABLE, REFUSED)}
 
 
 def class_of(kind: str) -> FailureClass:

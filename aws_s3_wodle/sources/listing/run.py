@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from aws_s3_wodle.config.buckets import BucketConfig, format_log_date
 from aws_s3_wodle.decode.bucket_objects import bucket_decoder
 from aws_s3_wodle.decode.errors import DecodeError
+from aws_s3_wodle.decode.limits import DEFAULT as DEFAULT_LIMITS, Limits
 from aws_s3_wodle.delivery.engine import ObjectDelivery
 from aws_s3_wodle.delivery.fetch import download
 from aws_s3_wodle.delivery.outcome import MISSING, Interrupted
@@ -47,6 +48,7 @@ class BucketOptions:
     skip_on_error: bool = True
     reparse: bool = False           # read again from only_logs_after, whatever the state says
     spool_dir: Optional[str] = None
+    limits: Limits = DEFAULT_LIMITS  # what one object may cost (decode/limits.py)
 
 
 class _EndRun(Exception):
@@ -78,7 +80,7 @@ class BucketRun:
         btype, block = self.btype, self.block
         return bucket_decoder(btype.parse, btype.shape, btype.source, account=target.account,
                               alias=block.aws_account_alias, discard=block.discard_regex,
-                              batch_size=self.options.batch_size)
+                              batch_size=self.options.batch_size, limits=self.options.limits)
 
     def run(self) -> RunStats:
         try:
@@ -200,7 +202,7 @@ class BucketRun:
             with download(self.s3, ref, self.options.spool_dir, stop=self.stop) as fetched:
                 decode = bucket_decoder(self.btype.parse, _counting(self.btype.shape, records), self.btype.source,
                                         account=None, alias=None, discard=self.block.discard_regex,
-                                        batch_size=self.options.batch_size)
+                                        batch_size=self.options.batch_size, limits=self.options.limits)
                 for batch in decode(fetched.file, ref):
                     events += len(batch)
         except (ObjectError, Interrupted):
@@ -256,7 +258,8 @@ def run_bucket(block: BucketConfig, ctx: Any) -> RunStats:
     state = StateStore(default_state_path(ctx.state_dir))
     from aws_s3_wodle.decode.events import MAX_BATCH  # memory per batch measured there: orjson documents are not trimmed
     options = BucketOptions(batch_size=min(ctx.batch_size, MAX_BATCH), skip_on_error=ctx.options.skip_on_error,
-                            reparse=getattr(ctx, "reparse", False), spool_dir=ctx.options.spool_dir)
+                            reparse=getattr(ctx, "reparse", False), spool_dir=ctx.options.spool_dir,
+                            limits=ctx.limits)
     run = BucketRun(block, s3, state, ctx.sink, options, ctx.stop)
     try:
         return run.run()
