@@ -113,7 +113,7 @@ def test_an_unexpected_decoder_exception_is_an_object_error(bucket_lab, tmp_path
     bucket_lab.add("custom", day=TODAY, path="app/")
     block = BucketConfig(name=bucket_lab.bucket, kind="custom", path="app/", only_logs_after=TODAY)
 
-    def broken(spool, key):
+    def broken(spool, key, limits=None):
         yield {"ok": 1}
         raise KeyError("surprise")
 
