@@ -58,6 +58,21 @@ class AwsClients:
     def s3(self) -> Any:
         return self.client("s3", self.s3_endpoint)
 
+    # A <service> block's <service_endpoint> is the endpoint of that service (Wazuh's meaning), not of S3.
+    def logs(self) -> Any:
+        return self.client("logs", self.s3_endpoint)
+
+    def inspector2(self) -> Any:
+        return self.client("inspector2", self.s3_endpoint)
+
+    def account(self) -> str:
+        """The account of the credentials (sts:GetCallerIdentity, allowed to every identity)."""
+        return str(self.client("sts").get_caller_identity()["Account"])
+
+    def in_region(self, region: str) -> "AwsClients":
+        """The same session's clients for another region (a service block reads several)."""
+        return AwsClients(self.session, region, self.s3_endpoint)
+
 
 def describe_client_error(exc: Exception) -> str:
     """One line with the AWS error code, HTTP status and message: what an operator needs to act."""
