@@ -186,14 +186,29 @@ def test_discard_counts_and_still_moves_the_position(tmp_path):
     assert stats.discarded == 0 and stats.events == 0
 
 
-def test_a_missing_group_is_one_error_and_the_others_are_read(tmp_path, caplog):
-    logs = Logs({"/app": {"a": [(T0, "a0")]}})
-    block = CloudWatchLogsService(aws_log_groups=("/missing", "/app"), only_logs_after=DAY.date())
+def test_a_missing_group_is_a_warning_a_refused_one_an_error_and_the_others_are_read(tmp_path, caplog):
+    logs = Logs({"/app": {"a": [(T0, "a0")]}, "/denied": {}})
+    real = logs.get_paginator
+
+    def paginator(name):
+        inner = real(name)
+
+        class Refusing:
+            def paginate(self, logGroupName):
+                if logGroupName == "/denied":
+                    raise _error("AccessDeniedException")
+                return inner.paginate(logGroupName)
+        return Refusing()
+    logs.get_paginator = paginator
+    block = CloudWatchLogsService(aws_log_groups=("/missing", "/denied", "/app"), only_logs_after=DAY.date())
     sink = Sink()
     run, stats, _ = _cw_run(tmp_path, logs, block, sink)
     run.read()
-    assert _messages(sink) == ["a0"] and stats.errors == 1 and stats.error_classes["missing"] == 1
-    assert "log group '/missing' in us-east-1" in caplog.text and "ResourceNotFoundException" in caplog.text
+    assert _messages(sink) == ["a0"] and stats.missing_groups == {"/missing": 1}
+    assert stats.errors == 1 and stats.error_classes["denied"] == 1
+    assert "log group '/missing' does not exist in us-east-1" in caplog.text
+    assert "log group '/denied' in us-east-1: cannot list its streams: AccessDeniedException" in caplog.text
+    assert "logs:DescribeLogStreams" in caplog.text
     run, stats, _ = _cw_run(tmp_path / "2", logs, block, Sink(), skip_on_error=False)
     with pytest.raises(EndRun):
         run.read()

@@ -36,6 +36,10 @@ NEEDS = "logs:DescribeLogStreams and logs:GetLogEvents on the log group (and log
 MAX_PAGE = 10000  # GetLogEvents' own limit
 
 
+def _code(exc: BaseException) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
+
+
 class CloudWatchLogsRun:
     """One pass over the block's groups in one region."""
 
@@ -52,6 +56,12 @@ class CloudWatchLogsRun:
             try:
                 streams = self._streams(group)
             except (ClientError, BotoCoreError) as exc:
+                if _code(exc) == "ResourceNotFoundException":
+                    # a group may live in some of the regions only: an error only if it is in none (run.py)
+                    self.stats.missing_groups[group] += 1
+                    log.warning("%s: log group '%s' does not exist in %s: nothing to read there", self.block.label,
+                                one_line(group), self.region)
+                    continue
                 self._failed(f"log group '{group}' in {self.region}: cannot list its streams", exc)
                 continue
             origin = self._origin(group)

@@ -9,7 +9,7 @@ from typing import Any, Optional
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aws_s3_wodle.config.services import CloudWatchLogsService, InspectorService, ServiceBlock
-from aws_s3_wodle.errors import AwsAccessError
+from aws_s3_wodle.errors import AwsAccessError, one_line
 from aws_s3_wodle.platform.aws import AwsClients, describe_client_error, make_session
 from aws_s3_wodle.seams import Sink
 from aws_s3_wodle.sources.services.cloudwatch import CloudWatchLogsRun
@@ -55,6 +55,11 @@ def run_service(block: ServiceBlock, sink: Sink, options: ServiceOptions, stop: 
                            if isinstance(block, CloudWatchLogsService) else
                            InspectorRun(block, here.inspector2(), account, region, run, stats))
             source.read()
+        for group, regions in stats.missing_groups.items():
+            if regions == stats.regions:
+                stats.error("missing")
+                log.error("%s: log group '%s' exists in none of the regions read (%s); check <aws_log_groups> "
+                          "and <regions>", block.label, one_line(group), ", ".join(regions_of(block, clients)))
     except EndRun:
         log.error("%s: ending the run at the first failure (skip_on_error is 'no')", block.label)
     except Interrupted as exc:

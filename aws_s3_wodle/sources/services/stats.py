@@ -1,7 +1,8 @@
 """The counters and summary line of a service block's run."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from aws_s3_wodle.observe.stats import RunStats
 
@@ -13,6 +14,7 @@ class ServiceStats(RunStats):
     removed: int = 0       # log streams deleted after delivery (<remove_log_streams>)
     findings: int = 0      # findings listed (Inspector), delivered or not
     service: str = "cloudwatchlogs"
+    missing_groups: Counter = field(default_factory=Counter)  # log group -> regions where it does not exist
 
     def summary(self) -> str:
         if self.service == "inspector":
