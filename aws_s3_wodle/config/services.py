@@ -51,7 +51,7 @@ class ServiceBlock(AwsAccess):
                                                           "absent.")
     aws_account_id: Optional[tuple] = option(parse_account_ids, help="Account id(s) the block reads, for the log "
                                                                      "lines (the account read is the credentials' own).")
-    aws_account_alias: Optional[str] = option(help="A name for the account, for the log lines.")
+    aws_account_alias: Optional[str] = option(help="A name for the account, shown in the run's log lines.")
     discard_regex: Optional[DiscardRule] = option(
         parse_discard_regex, attributes=("field",),
         help="Events whose `field` (a dotted path) matches this regular expression from its start are dropped and "
@@ -60,7 +60,14 @@ class ServiceBlock(AwsAccess):
 
     @property
     def label(self) -> str:
-        return f"{self.TYPE} service"
+        return f"{self.TYPE} service{self.account_note}"
+
+    @property
+    def account_note(self) -> str:
+        """` (account 123456789012 'prod')` when the block names its account or alias, as Wazuh's log titles do."""
+        parts = ([f"account {','.join(self.aws_account_id)}"] if self.aws_account_id else []) + \
+                ([f"'{self.aws_account_alias}'"] if self.aws_account_alias else [])
+        return f" ({' '.join(parts)})" if parts else ""
 
 
 @dataclass
@@ -76,7 +83,7 @@ class CloudWatchLogsService(ServiceBlock):
 
     @property
     def label(self) -> str:
-        return f"cloudwatchlogs service '{','.join(self.aws_log_groups)}'"
+        return f"cloudwatchlogs service '{','.join(self.aws_log_groups)}'{self.account_note}"
 
 
 @dataclass
@@ -87,4 +94,4 @@ class InspectorService(ServiceBlock):
 
     @property
     def label(self) -> str:
-        return "inspector service"
+        return f"inspector service{self.account_note}"
