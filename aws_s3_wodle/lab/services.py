@@ -144,3 +144,69 @@ class ServicesLab:
 
     def ossec_conf(self, *blocks: str, interval: str = "5m") -> str:
         return wodle_conf("\n".join(blocks), interval)
+
+
+def demo(work, events: int = 200) -> int:
+    """`aws-s3-wodle lab services`: two log groups in two regions and Inspector findings; the wodle runs three
+    times (everything once, then nothing, then only what was added); exit 0 only if each run got exactly that."""
+    import collections
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from aws_s3_wodle.config.buckets import format_log_date
+    from aws_s3_wodle.lab.engine import DatagramEngine
+    from aws_s3_wodle.lab.security_lake import lab_env
+    from aws_s3_wodle.lab.server import MotoServer
+
+    work = Path(work)
+    conf, sock, state = work / "services-ossec.conf", work / "queue" / "sockets" / "queue", work / "services-state"
+    shutil.rmtree(state, ignore_errors=True)
+    other = "eu-west-1"
+    with MotoServer() as moto, DatagramEngine(str(sock)) as engine:
+        lab = ServicesLab(moto.endpoint)
+        app, audit, far = lab.group("app"), lab.group("audit"), lab.group("app", region=other)
+        per = max(1, events // 4)
+        expected = [lab.put(app, "i-0a1", per, same_time=3), lab.put(app, "i-0b2", per),
+                    lab.put(audit, "trail", per), lab.put(far, "i-0c3", per, region=other)]
+        findings = lab.findings(max(1, events // 10))
+        lab.queue_findings(findings)
+        since = format_log_date(dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1))
+        conf.write_text(lab.ossec_conf(
+            lab.block("cloudwatchlogs", aws_log_groups=f"{app},{audit}", regions=f"us-east-1,{other}",
+                      only_logs_after=since),
+            lab.block("inspector", regions="us-east-1", only_logs_after=since)))
+        print(f"lab: moto at {moto.endpoint}; log groups {app}, {audit} (us-east-1) and {app} ({other}); "
+              f"{sum(len(e) for e in expected)} log events, {len(findings)} Inspector findings; ossec.conf: {conf}")
+        cmd = [sys.executable, "-m", "aws_s3_wodle", "--config", str(conf), "--once", "--socket", str(sock),
+               "--state-dir", str(state)]
+        env = {**os.environ, **lab_env(moto.endpoint, lab.region)}
+        want = collections.Counter(l.id for lines in expected for l in lines) + \
+            collections.Counter(event_id(f["findingArn"]) for f in findings)
+        ok = True
+        for run in ("first", "second", "third"):
+            if run == "third":
+                added = lab.put(app, "i-0a1", 5) + lab.put(far, "i-0d4", 5, region=other)
+                new = lab.findings(3, updated=dt.datetime.now(dt.timezone.utc))
+                lab.queue_findings(new)
+                want = collections.Counter(l.id for l in added) + collections.Counter(event_id(f["findingArn"])
+                                                                                      for f in new)
+            elif run == "second":
+                want = collections.Counter()
+            before = len(engine.datagrams)
+            code = subprocess.run(cmd, env=env).returncode
+            time.sleep(0.3)
+            got = collections.Counter(event_id(d[len(b"1:Wazuh-AWS:"):].decode("utf-8", "replace"))
+                                      for d in engine.datagrams[before:])
+            good = code == 0 and got == want
+            ok = ok and good
+            print(f"lab: {run} run: expected {sum(want.values())} events, received {sum(got.values())} "
+                  f"({'OK' if good else 'MISMATCH'}), exit code {code}")
+        if engine.datagrams:
+            print(f"first event: {engine.datagrams[0][:300].decode('utf-8', 'replace')}")
+    print("demo: OK, every event once, nothing on the second run, only the new ones on the third" if ok
+          else "demo: FAILED")
+    return 0 if ok else 1

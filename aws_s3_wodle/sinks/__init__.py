@@ -31,8 +31,18 @@ class OversizeRecorder:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             with os.fdopen(fd, "ab") as f:
                 f.write(orjson.dumps({"recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                      "object": origin, "bytes": size, "event": orjson.Fragment(event)}) + b"\n")
+                                      "object": origin, "bytes": size, "event": _as_json(event)}) + b"\n")
         except (OSError, orjson.JSONEncodeError) as exc:
             raise SinkError(f"cannot record an oversized event of {origin} in {self.path}: {exc}; the object "
                             "stays queued") from None
         return str(self.path)
+
+
+def _as_json(event: bytes):
+    """The event as JSON in the record: itself when it is JSON, else its text (a CloudWatch Logs message is
+    sent as it is, and may be any line)."""
+    try:
+        orjson.loads(event)
+        return orjson.Fragment(event)
+    except orjson.JSONDecodeError:
+        return event.decode("utf-8", "replace")

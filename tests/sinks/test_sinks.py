@@ -141,3 +141,14 @@ def test_jsonl_file_appends(tmp_path):
     sink.send_batch([b'{"a":3}'], "o")
     sink.close()
     assert out.read_text().splitlines() == ['{"a":1}', '{"a":2}', '{"a":3}']
+
+
+def test_an_oversized_text_event_is_recorded_as_valid_json(tmp_path):
+    """CloudWatch Logs messages are sent as they are (any text, up to 256 KB): the record stays JSON lines."""
+    import json
+    from aws_s3_wodle.sinks import OversizeRecorder
+    recorder = OversizeRecorder(tmp_path / "oversized-events.jsonl")
+    recorder.record("log stream 's'", b"plain text line " * 5000, 80000, 65535)
+    recorder.record("s3://b/k", b'{"a": 1}', 70000, 65535)
+    rows = [json.loads(line) for line in (tmp_path / "oversized-events.jsonl").read_text().splitlines()]
+    assert rows[0]["event"].startswith("plain text line") and rows[1]["event"] == {"a": 1}

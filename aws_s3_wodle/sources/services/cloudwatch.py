@@ -59,8 +59,8 @@ class CloudWatchLogsRun:
                 if _code(exc) == "ResourceNotFoundException":
                     # a group may live in some of the regions only: an error only if it is in none (run.py)
                     self.stats.missing_groups[group] += 1
-                    log.warning("%s: log group '%s' does not exist in %s: nothing to read there", self.block.label,
-                                one_line(group), self.region)
+                    log.debug("%s: log group '%s' does not exist in %s: nothing to read there", self.block.label,
+                              one_line(group), self.region)
                     continue
                 self._failed(f"log group '{group}' in {self.region}: cannot list its streams", exc)
                 continue
