@@ -110,10 +110,18 @@ def run_listing(block: BucketConfig, ctx: Context) -> RunStats:
 def run_service(block: Any, ctx: Context) -> RunStats:
     """One pass of a <service> block (CloudWatch Logs or Inspector), every region in turn."""
     from aws_s3_wodle.sources.services.run import ServiceOptions, run_service as run_it
+    from aws_s3_wodle.sources.services.stats import ServiceStats
     register_secrets(block.secrets())
     options = ServiceOptions(batch_size=min(ctx.batch_size, MAX_BATCH), skip_on_error=ctx.options.skip_on_error,
                              reparse=ctx.reparse, keep_nulls=ctx.keep_nulls)
-    stats = run_it(block, ctx.sink, options, ctx.stop, ctx.state_dir or ".")
+    stats = ServiceStats(block.label, service=block.TYPE)
+    if ctx.progress:
+        ctx.progress.watch(stats)
+    try:
+        run_it(block, ctx.sink, options, ctx.stop, ctx.state_dir or ".", stats)
+    finally:
+        if ctx.progress:
+            ctx.progress.unwatch(stats)
     observe(ctx, block, stats)
     return stats
 

@@ -65,13 +65,17 @@ def test_cloudwatch_logs_every_event_once_then_nothing_then_only_new(services_la
     wodle = Wodle(lab, tmp_path, engine.path)
     wodle.configure(lab.block("cloudwatchlogs", aws_log_groups=f"{app},{audit}", only_logs_after=YESTERDAY,
                               regions=f"us-east-1,{OTHER_REGION}"))
-    first = wodle.run("--batch-size", "4")
+    metrics = tmp_path / "metrics.prom"
+    first = wodle.run("--batch-size", "4", "--metrics-file", str(metrics))
     payloads = received_payloads(engine, len(written))
     assert ids(payloads) == wanted(written)
     # shaped as Wazuh sends them: the message itself, JSON or text, after the header
     by_id = {line.id: line.message.encode() for line in written}
     assert all(p == by_id[event_id(p.decode())] for p in payloads)
     assert f"done: 2 regions, 5 log streams, {len(written)} events" in first.stderr
+    events_line = [l for l in metrics.read_text().splitlines() if l.startswith("aws_s3_wodle_events_total{")]
+    assert len(events_line) == 1 and 'type="cloudwatchlogs"' in events_line[0]
+    assert events_line[0].endswith(f" {float(len(written))}")
 
     second = wodle.run()
     assert "0 events" in second.stderr and len(engine.datagrams) == len(written)

@@ -312,3 +312,17 @@ def test_findings_outside_the_window_are_skipped_even_if_returned(tmp_path):
     run, _ = _in_run(tmp_path, client, sink, t + dt.timedelta(hours=2))
     run.read()
     assert _titles(sink) == ["f1"]
+
+
+def test_a_stream_deleted_between_listing_and_reading_is_a_warning_not_an_error(tmp_path, caplog):
+    class Vanishing(Logs):
+        def get_log_events(self, **kw):
+            if kw["logStreamName"] == "gone":
+                raise _error("ResourceNotFoundException")
+            return super().get_log_events(**kw)
+    logs = Vanishing({"/app": {"gone": [(T0, "g0")], "kept": [(T0, "k0")]}})
+    sink = Sink()
+    run, stats, _ = _cw_run(tmp_path, logs, _block(), sink)
+    run.read()
+    assert _messages(sink) == ["k0"] and stats.errors == 0
+    assert "log stream 'gone' of '/app' (us-east-1) was deleted while the run read its group" in caplog.text

@@ -117,6 +117,11 @@ class CloudWatchLogsRun:
                     return
                 self._remove(key, where)
         except (ClientError, BotoCoreError) as exc:
+            if _code(exc) == "ResourceNotFoundException":  # deleted or expired since it was listed: nothing to read
+                log.warning("%s: %s was deleted while the run read its group; what was read of it is delivered",
+                            self.block.label, where)
+                self.run.state.forget(key)
+                return
             self._failed(where, exc)
 
     def _deliver(self, key: StreamKey, where: str, origin: int) -> int:

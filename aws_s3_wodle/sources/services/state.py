@@ -109,12 +109,20 @@ class ServiceState:
                             "the events not recorded are sent again next run") from None
 
     def forget(self, key: StreamKey) -> None:
-        with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            for table in ("positions", "position_ids"):
-                self.db.execute(f"DELETE FROM {table} WHERE service=? AND account=? AND region=? AND grp=? AND "
-                                "stream=?", _k(key))
-            self.db.execute("COMMIT")
+        """Drop a position (a stream deleted or gone): a stream of that name made later starts afresh."""
+        try:
+            with self._lock:
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    for table in ("positions", "position_ids"):
+                        self.db.execute(f"DELETE FROM {table} WHERE service=? AND account=? AND region=? AND grp=? "
+                                        "AND stream=?", _k(key))
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise SinkError(f"cannot update {self.path} ({exc}); check --state-dir and its permissions") from None
 
     def streams(self, service: str, account: str, region: str, group: str) -> list[str]:
         """The streams of a group that have a position (not the group's own row)."""
