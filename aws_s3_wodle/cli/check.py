@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, TextIO
 
+from aws_s3_wodle.config.datepath import DatePath, has_variables
 from aws_s3_wodle.observe import log as logsetup
 from aws_s3_wodle.errors import EXIT_AWS, EXIT_OK, EXIT_SINK, WodleError
 
@@ -295,6 +296,8 @@ class BlockCheck:
     def listing(self) -> str:
         """Bucket blocks read by listing: one page of the bucket under the block's path."""
         prefix = getattr(self.block, "path", None) or ""
+        if has_variables(prefix):
+            prefix = DatePath.parse(prefix).head  # the part before the first date variable
         self.context["bucket"] = self.block.name
         resp = self.clients.s3().list_objects_v2(Bucket=self.block.name, Prefix=prefix, MaxKeys=5, Delimiter="/")
         folders = [p["Prefix"] for p in resp.get("CommonPrefixes", [])]
