@@ -65,9 +65,10 @@ class AwsClients:
     def inspector2(self) -> Any:
         return self.client("inspector2", self.s3_endpoint)
 
-    def account(self) -> str:
-        """The account of the credentials (sts:GetCallerIdentity, allowed to every identity)."""
-        return str(self.client("sts").get_caller_identity()["Account"])
+    def account(self, sts_endpoint: Optional[str] = None) -> str:
+        """The account of the credentials (sts:GetCallerIdentity, allowed to every identity), through the block's
+        <sts_endpoint> when it has one (a VPC without a route to the global STS endpoint)."""
+        return str(self.client("sts", sts_endpoint).get_caller_identity()["Account"])
 
     def in_region(self, region: str) -> "AwsClients":
         """The same session's clients for another region (a service block reads several)."""

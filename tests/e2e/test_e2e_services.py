@@ -193,3 +193,30 @@ def test_inspector_sigterm_mid_run_loses_nothing(services_lab, tmp_path):
     assert counts == collections.Counter(event_id(f["findingArn"]) for f in findings)
     print(f"\nInspector SIGTERM: {len(findings)} findings; {stopped} delivered before the stop, the rest by the next "
           "run, none twice")
+
+
+def test_role_and_endpoints_take_effect_and_a_refusal_names_the_permission(services_lab, engine, tmp_path, fault_proxy):
+    """<iam_role_arn> with <sts_endpoint> (AssumeRole and GetCallerIdentity go there) and <service_endpoint>
+    (CloudWatch Logs goes there); then logs:GetLogEvents refused: one error naming the stream and the
+    permission, exit 5, and nothing recorded for that stream (the next run reads it)."""
+    from aws_s3_wodle.lab.faults import access_denied
+    lab = services_lab
+    app = lab.group("app")
+    written = lab.put(app, "s", 5)
+    wodle = Wodle(lab, tmp_path, engine.path)
+    wodle.configure(lab.block("cloudwatchlogs", aws_log_groups=app, only_logs_after=YESTERDAY,
+                              iam_role_arn="arn:aws:iam::123456789012:role/wazuh-logs-reader",
+                              sts_endpoint=fault_proxy.endpoint, service_endpoint=fault_proxy.endpoint))
+    wodle.run()
+    assert ids(received_payloads(engine, len(written))) == wanted(written)
+    assert fault_proxy.count("sts", "AssumeRole") >= 1 and fault_proxy.count("sts", "GetCallerIdentity") >= 1
+    assert fault_proxy.count("logs", "GetLogEvents") >= 1 and fault_proxy.count("logs", "DescribeLogStreams") >= 1
+
+    more = lab.put(app, "s", 3)
+    fault_proxy.add(access_denied("logs", "GetLogEvents"))
+    proc = wodle.run(expect=5)
+    assert "log stream 's' of" in proc.stderr and "AccessDenied" in proc.stderr
+    assert "logs:GetLogEvents" in proc.stderr and "1 errors (1 denied)" in proc.stderr
+    fault_proxy.clear()
+    wodle.run()
+    assert ids(received_payloads(engine, len(written) + len(more))) == wanted(written) + wanted(more)

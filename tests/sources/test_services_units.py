@@ -326,3 +326,20 @@ def test_a_stream_deleted_between_listing_and_reading_is_a_warning_not_an_error(
     run.read()
     assert _messages(sink) == ["k0"] and stats.errors == 0
     assert "log stream 'gone' of '/app' (us-east-1) was deleted while the run read its group" in caplog.text
+
+
+def test_reparse_reads_again_and_removes_after_one_reading(tmp_path):
+    logs = Logs({"/app": {"a": [(T0, "a0"), (T0 + 1, "a1")]}})
+    sink = Sink()
+    run, _, state = _cw_run(tmp_path, logs, _block(), sink)
+    run.read()
+    state.close()
+    block = _block(remove_log_streams=True)
+    stop = threading.Event()
+    st = ServiceState(tmp_path / "services.sqlite3")
+    again = CloudWatchLogsRun(block, logs, "123456789012", "us-east-1",
+                              ServiceRun(sink, st, ServiceOptions(batch_size=2, reparse=True), stop),
+                              ServiceStats(block.label))
+    again.read()
+    assert _messages(sink) == ["a0", "a1", "a0", "a1"]  # read again once (reparse), not twice
+    assert logs.deleted == ["a"]

@@ -96,9 +96,10 @@ class CloudWatchLogsRun:
 
     # --- a stream
 
-    def _start(self, key: StreamKey, origin: int) -> tuple[int, int]:
-        """(timestamp to read from, events at that timestamp already delivered)."""
-        pos = None if self.run.options.reparse else self.run.state.position(key)
+    def _start(self, key: StreamKey, origin: int, again: bool = False) -> tuple[int, int]:
+        """(timestamp to read from, events at that timestamp already delivered); `again`: a second read in the same
+        run, always from the stored position (even with --reparse)."""
+        pos = None if self.run.options.reparse and not again else self.run.state.position(key)
         start, count = (pos.time, pos.count) if pos else (origin, 0)
         if self.after is not None and self.after > start:  # only_logs_after moved later than the position
             start, count = self.after, 0
@@ -111,7 +112,7 @@ class CloudWatchLogsRun:
         try:
             sent = self._deliver(key, where, origin)
             if self.block.remove_log_streams:
-                if sent and self._deliver(key, where, origin):
+                if sent and self._deliver(key, where, origin, again=True):
                     log.info("%s: %s got new events while it was read; it is removed on a later run",
                              self.block.label, where)
                     return
@@ -124,9 +125,9 @@ class CloudWatchLogsRun:
                 return
             self._failed(where, exc)
 
-    def _deliver(self, key: StreamKey, where: str, origin: int) -> int:
+    def _deliver(self, key: StreamKey, where: str, origin: int, again: bool = False) -> int:
         """Read the stream from its position to its end; returns the events read (sent or discarded)."""
-        start, skip = self._start(key, origin)
+        start, skip = self._start(key, origin, again)
         log.debug("%s: reading %s from %s (%d events at that time already delivered)", self.block.label, where,
                   shown(start), skip)
         newest, at_newest = start, 0  # the newest timestamp read, and how many events at it (skipped ones too)

@@ -26,9 +26,9 @@ def regions_of(block: ServiceBlock, clients: AwsClients) -> tuple[str, ...]:
     return tuple(block.regions) if block.regions else (clients.region,)
 
 
-def account_of(clients: AwsClients) -> str:
+def account_of(block: ServiceBlock, clients: AwsClients) -> str:
     try:
-        return clients.account()
+        return clients.account(block.sts_endpoint)
     except (ClientError, BotoCoreError) as exc:
         raise AwsAccessError(f"sts:GetCallerIdentity failed: {describe_client_error(exc)}; check the credentials "
                              "and the STS endpoint") from None
@@ -39,7 +39,7 @@ def run_service(block: ServiceBlock, sink: Sink, options: ServiceOptions, stop: 
     """Read every region of `block` once; returns the run's counters (logged as its summary line)."""
     stats = stats or ServiceStats(block.label, service=block.TYPE)
     clients = make_session(block, block.regions[0] if block.regions else None)
-    account = account_of(clients)
+    account = account_of(block, clients)
     state = ServiceState(default_state_path(Path(state_dir)))
     run = ServiceRun(sink, state, options, stop)
     if options.reparse:
