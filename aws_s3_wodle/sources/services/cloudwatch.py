@@ -1,11 +1,11 @@
 """`<service type="cloudwatchlogs">`: every event of every stream of the configured log groups, once.
 
 Per region and group: the streams are listed (DescribeLogStreams, every page); each stream is read forward
-with GetLogEvents (startFromHead, from its stored position, page after page until the forward token comes
-back unchanged, which is how CloudWatch Logs says "no more"). Each page's events go to the sink as one
-batch; the stream's position (the newest timestamp delivered and how many events at that timestamp) is
-committed right after the sink accepted it. A stop (SIGTERM) ends the run between two pages: what was sent
-is recorded, what was not is read next run.
+with GetLogEvents (startFromHead, from its stored position, pages of up to 10000 events or 1 MB until the
+forward token comes back unchanged, which is how CloudWatch Logs says "no more"). The events go to the sink
+in batches; the stream's position (the newest timestamp delivered and how many events at that timestamp) is
+committed right after the sink accepted each batch. A stop (SIGTERM) ends the run between two batches: what
+was sent is recorded, what was not is read next run.
 
 Where a new stream starts: `only_logs_after`, else the moment the group was first read (its origin row),
 so a stream created between two runs is read from its first event, not from "today".
@@ -33,7 +33,7 @@ log = logging.getLogger("aws-s3-wodle")
 SERVICE = "cloudwatchlogs"
 NEEDS = "logs:DescribeLogStreams and logs:GetLogEvents on the log group (and logs:DeleteLogStream with " \
         "<remove_log_streams>)"
-MAX_PAGE = 10000  # GetLogEvents' own limit
+MAX_PAGE = 10000  # GetLogEvents' own limit (it also stops at 1 MB): fewer calls, the same batches to the sink
 
 
 def _code(exc: BaseException) -> str:
@@ -47,7 +47,7 @@ class CloudWatchLogsRun:
                  stats: ServiceStats) -> None:
         self.block, self.logs, self.account, self.region = block, logs, account, region
         self.run, self.stats = run, stats
-        self.page = max(1, min(run.options.batch_size, MAX_PAGE))
+        self.batch = max(1, run.options.batch_size)  # events per batch sent, and per position committed
         self.after = day_start_ms(block.only_logs_after) if block.only_logs_after else None
 
     def read(self) -> None:
@@ -132,9 +132,8 @@ class CloudWatchLogsRun:
                   shown(start), skip)
         newest, at_newest = start, 0  # the newest timestamp read, and how many events at it (skipped ones too)
         read = 0
+        batch, pending = EventBatch(), 0  # pending: events read since the last commit (sent or discarded)
         for events in self._pages(key, start):
-            batch = EventBatch()
-            changed = False
             for event in events:
                 ts = int(event["timestamp"])
                 if ts < newest:  # CloudWatch returns a stream in time order; an older one was delivered already
@@ -145,22 +144,31 @@ class CloudWatchLogsRun:
                         continue  # delivered by an earlier run
                 else:
                     newest, at_newest = ts, 1
-                changed = True
                 read += 1
+                pending += 1
                 message = str(event.get("message", ""))
                 if log_message_discarded(self.block.discard_regex, message):
                     batch.discarded += 1
                 else:
                     batch.append(log_event(message))
-            if changed:
-                self._send(batch, where)
-                self.run.state.commit(key, Position(newest, at_newest))
+                if pending >= self.batch:
+                    self._commit(key, batch, where, Position(newest, at_newest))
+                    batch, pending = EventBatch(), 0
+            if pending:
+                self._commit(key, batch, where, Position(newest, at_newest))
+                batch, pending = EventBatch(), 0
             self._check_stop()
         return read
 
+    def _commit(self, key: StreamKey, batch: EventBatch, where: str, position: Position) -> None:
+        """Send a batch, then record the stream's position (only once the sink took it), then heed a stop."""
+        self._send(batch, where)
+        self.run.state.commit(key, position)
+        self._check_stop()
+
     def _pages(self, key: StreamKey, start: int) -> Iterator[list[dict]]:
         params = {"logGroupName": key.group, "logStreamName": key.stream, "startTime": start, "startFromHead": True,
-                  "limit": self.page}
+                  "limit": MAX_PAGE}
         token: Optional[str] = None
         while True:
             response = self.logs.get_log_events(**params, **({"nextToken": token} if token else {}))
