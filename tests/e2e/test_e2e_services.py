@@ -220,3 +220,35 @@ def test_role_and_endpoints_take_effect_and_a_refusal_names_the_permission(servi
     fault_proxy.clear()
     wodle.run()
     assert ids(received_payloads(engine, len(written) + len(more))) == wanted(written) + wanted(more)
+
+
+def test_cloudwatch_logs_sigkill_resends_at_most_the_batch_in_flight(services_lab, tmp_path):
+    lab = services_lab
+    app = lab.group("app")
+    written = lab.put(app, "busy", 1000, same_time=5)
+    engine = GatedEngine(str(tmp_path / "queue"), limit=300)
+    try:
+        wodle = Wodle(lab, tmp_path, engine.path)
+        wodle.configure(lab.block("cloudwatchlogs", aws_log_groups=app, only_logs_after=YESTERDAY))
+        proc = subprocess.Popen(wodle.command("--batch-size", "40"), env=wodle.env, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while engine.reading.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        assert proc.poll() is None, "the wodle should be blocked on the engine, not finished"
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        engine.reading.set()
+        engine.limit = 10 ** 9
+        time.sleep(0.3)
+        before = len(engine.datagrams)
+        wodle.run()
+        time.sleep(0.3)
+    finally:
+        engine.close()
+    counts = ids([d[len(HEADER):] for d in engine.datagrams])
+    assert set(counts) == set(wanted(written))  # every event at least once
+    twice = sum(n - 1 for n in counts.values())
+    assert max(counts.values()) <= 2 and twice <= 40  # at most the batch the kill interrupted
+    print(f"\nCloudWatch Logs SIGKILL: {len(written)} events; {before} reached the engine before the kill; "
+          f"{twice} sent twice (batches of 40)")
