@@ -33,6 +33,13 @@ def lab(moto_server):
                            role_name=f"lake-subscriber-{suffix}").create()
 
 
+@pytest.fixture
+def services_lab(moto_server):
+    """CloudWatch Logs groups and Inspector v2 findings of this test (names unique to it) in the moto server."""
+    from aws_s3_wodle.lab.services import ServicesLab
+    return ServicesLab(endpoint=moto_server.endpoint)
+
+
 @pytest.fixture(params=["list", "textbatch", "sliced-textbatch"])
 def as_batch(request):
     """The shapes a sink gets: a list of bytes (JSON decoders) and a TextBatch (Parquet, sent by sendmmsg),
@@ -81,7 +88,7 @@ def run_cli(lab: SecurityLakeLab, *args: str, env: Optional[dict] = None,
 
 
 # Fixtures that bring up real parts (moto's server over HTTP, the lab on it): a test using one is end to end.
-E2E_FIXTURES = {"moto_server", "lab", "buckets_lab", "fault_lab"}
+E2E_FIXTURES = {"moto_server", "lab", "buckets_lab", "fault_lab", "services_lab"}
 
 
 def pytest_collection_modifyitems(config, items):

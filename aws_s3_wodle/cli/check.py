@@ -1,6 +1,7 @@
 """`aws-s3-wodle test`: check, step by step, that every configured block can reach what it needs.
 
-For each block: the credentials (sts:GetCallerIdentity, then sts:AssumeRole with the external id), the
+For each block: the credentials (sts:GetCallerIdentity, then sts:AssumeRole with the external id); for a
+service block, per region, its log groups (a page of streams, one event read) or a page of findings; the
 queue (found, its visibility timeout and redrive policy), a pending notification peeked without
 consuming it (received with a short visibility timeout, then handed back at once), and the bucket of
 that notification (the first bytes of its object). Then the engine's socket (or the output file).
@@ -35,6 +36,9 @@ NEEDS = {
     "bucket": ["s3:GetObject on the bucket's objects", "kms:Decrypt on the bucket's KMS key when it uses SSE-KMS"],
     "bucket listing": ["s3:ListBucket on the bucket", "(for runs also s3:GetObject, and s3:DeleteObject with "
                        "<remove_from_bucket>)"],
+    "log groups": ["logs:DescribeLogStreams and logs:GetLogEvents on the log groups", "(logs:DeleteLogStream with "
+                   "<remove_log_streams>)"],
+    "findings": ["inspector2:ListFindings (and Inspector activated in the account and region)"],
 }
 
 _THROTTLING = {"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled", "SlowDown",
@@ -181,6 +185,8 @@ class BlockCheck:
         if getattr(self.block, "TAG", "") == "bucket":
             r.step("bucket listing", self.listing, self.context)
             return
+        if getattr(self.block, "TAG", "") == "service":
+            return self.service()
         if not getattr(self.block, "sqs_name", None):
             return
         if not r.step("queue", self.queue, self.context):
@@ -291,6 +297,44 @@ class BlockCheck:
         keys = [o["Key"] for o in resp.get("Contents", [])]
         seen = ", ".join(folders + keys) or "nothing yet"
         return f"s3:ListBucket s3://{self.block.name}/{prefix}: {seen}"
+
+    def service(self) -> None:
+        """Service blocks: per region, the log groups (a page of streams, one event read) or one page of findings."""
+        regions = list(self.block.regions or (self.region,))
+        found: dict[str, int] = {}
+        passed = True
+        for region in regions:
+            context = {**self.context, "region": region}
+            if getattr(self.block, "TYPE", "") == "cloudwatchlogs":
+                passed &= self.report.step("log groups", lambda region=region: self.log_groups(region, found), context)
+            else:
+                passed &= self.report.step("findings", lambda region=region: self.findings(region), context)
+        missing = [g for g in getattr(self.block, "aws_log_groups", ()) if not found.get(g)]
+        if missing and passed:
+            self.report.add(StepResult("log groups", False, f"{', '.join(missing)} exist(s) in none of the regions "
+                                       f"{', '.join(regions)}. Check: <aws_log_groups> and <regions>"))
+
+    def log_groups(self, region: str, found: dict[str, int]) -> str:
+        logs = self.clients.in_region(region).logs()
+        seen = []
+        for group in self.block.aws_log_groups:
+            try:
+                streams = logs.describe_log_streams(logGroupName=group, limit=5).get("logStreams", [])
+            except Exception as exc:  # noqa: BLE001 - a missing group is a finding of this step, not its failure
+                if getattr(exc, "response", {}).get("Error", {}).get("Code") != "ResourceNotFoundException":
+                    raise
+                seen.append(f"'{group}' not in this region")
+                continue
+            found[group] = found.get(group, 0) + 1
+            if streams:
+                logs.get_log_events(logGroupName=group, logStreamName=streams[0]["logStreamName"], limit=1,
+                                    startFromHead=True)
+            seen.append(f"'{group}' {len(streams)}{'+' if len(streams) == 5 else ''} streams")
+        return f"logs:DescribeLogStreams and logs:GetLogEvents in {region}: {'; '.join(seen)}"
+
+    def findings(self, region: str) -> str:
+        got = self.clients.in_region(region).inspector2().list_findings(maxResults=1).get("findings", [])
+        return f"inspector2:ListFindings in {region}: answered ({'findings exist' if got else 'no findings yet'})"
 
     def bucket(self) -> str:
         s3 = self.clients.s3()

@@ -7,6 +7,9 @@ block's options as flags, for example
                       [--iam_role_duration S] [--aws_profile P] [--sts_endpoint URL] [--service_endpoint URL]
                       [--discard-field F --discard-regex R] [--debug 1|2|3] [--skip_on_error]
     wodles/aws/aws-s3 --bucket NAME [--remove] [--aws_profile P] [--iam_role_arn ARN] ... [--type TYPE] ...
+    wodles/aws/aws-s3 --service cloudwatchlogs --aws_log_groups G1,G2 [--regions R] [--only_logs_after D]
+                      [--remove-log-streams] [--aws_account_id ID] [--aws_account_alias A] ...
+    wodles/aws/aws-s3 --service inspector [--regions R] [--only_logs_after D] ...
 
 and reads back every line it prints (stdout and stderr) and its exit status.
 
@@ -33,7 +36,7 @@ from aws_s3_wodle.config.buckets import BUCKET_TYPES
 from aws_s3_wodle.config.reader import BLOCK_TYPES, KNOWN_UNSUPPORTED
 from aws_s3_wodle.config.wodle import Config, Wodle
 from aws_s3_wodle.config.discard import parse_discard_regex
-from aws_s3_wodle.errors import EXIT_USAGE, WodleError, guarded
+from aws_s3_wodle.errors import EXIT_OK, EXIT_USAGE, WodleError, guarded
 
 log = logging.getLogger("aws-s3-wodle")
 
@@ -145,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings(p, OWN_SETTINGS, short=False, group=own)
     own.add_argument("--external_id-fd", dest="external_id_fd", type=int, metavar="FD",
                      help="read the external id from this file descriptor (keeps it out of the process list)")
+    own.add_argument("--check-call", dest="check_call", action="store_true",
+                     help="only say whether this version takes the call: exit 0, or one ERROR line and exit 2 "
+                          "(the switch's wrapper then hands the call to the manager's original script); runs nothing")
     return p
 
 
@@ -280,6 +286,8 @@ def main(argv: Sequence[str]) -> int:
     def one_pass() -> int:
         wodle, block, run = translate(args)
         logsetup.register_secrets(block.secrets())
+        if args.check_call:
+            return EXIT_OK
         return process.run(Config(path=WHERE, wodles=[wodle]), settings_of(args, run))
 
     return guarded(log, one_pass, bool(debug and str(debug).isdigit() and int(debug) > 0))

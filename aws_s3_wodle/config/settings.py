@@ -118,17 +118,18 @@ class RunSettings:
                                     "instead of the engine ('-' = stdout)",
                                     doc="JSON lines appended to FILE instead of the engine (`-` = stdout)")
     state_dir: Optional[str] = setting(None, "--state-dir", value="DIR", help="where bucket blocks remember what "
-                                       "they read, subscribers what they delivered and how far a half-done object "
-                                       "got, and where dead letters and events too big for the engine are recorded "
+                                       "they read, service blocks what they delivered per stream, subscribers what "
+                                       "they delivered and how far a half-done object got, and where dead letters and events too big for the engine are recorded "
                                        "(default WAZUH_PATH/var/aws-s3-wodle)",
                                        doc="where bucket blocks remember what they read, subscribers what they "
-                                           "delivered and every source how far a half-done object got (one file, "
-                                           "`state.db`), and where dead letters and events too big for the engine "
-                                           "are recorded (default `WAZUH_PATH/var/aws-s3-wodle`)")
-    reparse: bool = setting(False, "--reparse", switch=True, help="bucket blocks read again from their "
-                            "only_logs_after day, whatever they read before",
-                            doc="bucket blocks read again from their `only_logs_after` day, whatever they read "
-                                "before (with the scheduler: its first run only)")
+                                           "delivered and every source how far a half-done object got, service "
+                                           "blocks what they delivered per stream (one file, `state.db`), and where "
+                                           "dead letters and events too big for the engine are recorded (default "
+                                           "`WAZUH_PATH/var/aws-s3-wodle`)")
+    reparse: bool = setting(False, "--reparse", switch=True, help="bucket and service blocks read again from "
+                            "their only_logs_after day, whatever they read before",
+                            doc="bucket and service blocks read again from their `only_logs_after` day, whatever "
+                                "they read before (with the scheduler: its first run only)")
     reset_state: Optional[str] = setting(None, "--reset-state", value="BUCKET", metavar="BUCKET",
                                          help="forget what bucket blocks read from BUCKET (every type and path), "
                                               "then exit; the next run starts from only_logs_after",

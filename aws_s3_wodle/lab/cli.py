@@ -5,6 +5,7 @@ over HTTP and a real datagram socket) and show what the engine received; exit 0 
 arrived exactly once and the queue is empty.
 up:   the same lab, left running, with the environment and ossec.conf to point the wodle at it.
 bucket-types: one bucket per <bucket type> layout, read twice (everything once, then nothing new).
+services: CloudWatch Logs groups and Inspector v2 findings, read three times (all, nothing, only the new).
 """
 from __future__ import annotations
 
@@ -51,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--dir", default=".lab", help="working folder (default %(default)s)")
     b.add_argument("--days", type=int, default=3, help="days of logs per bucket (default %(default)s)")
     b.add_argument("--records", type=int, default=5, help="records per object (default %(default)s)")
+    v = sub.add_parser("services", help="CloudWatch Logs and Inspector v2 in the lab: run the wodle three times",
+                       description="Two log groups in two regions (JSON and text messages) and Inspector v2 "
+                                   "findings; the wodle reads all, then nothing, then only what was added.")
+    v.add_argument("--dir", default=".lab", help="working folder (default %(default)s)")
+    v.add_argument("--events", type=int, default=200, help="log events in all (default %(default)s)")
     return p
 
 
@@ -197,4 +203,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "bucket-types":
         return buckets_demo(args)
+    if args.command == "services":
+        from aws_s3_wodle.lab.services import demo as services_demo
+        return services_demo(_workdir(args), args.events)
     return demo(args) if args.command == "demo" else up(args)

@@ -59,6 +59,23 @@ class AwsClients:
     def s3(self) -> Any:
         return self.client("s3", self.s3_endpoint)
 
+    # A <service> block's <service_endpoint> is the endpoint of that service (Wazuh's meaning), not of S3.
+    def logs(self) -> Any:
+        return self.client("logs", self.s3_endpoint)
+
+    def inspector2(self) -> Any:
+        return self.client("inspector2", self.s3_endpoint)
+
+    def account(self, sts_endpoint: Optional[str] = None) -> str:
+        """The account of the credentials (sts:GetCallerIdentity, allowed to every identity), through the block's
+        <sts_endpoint> when it has one (a VPC without a route to the global STS endpoint)."""
+        return str(self.client("sts", sts_endpoint).get_caller_identity()["Account"])
+
+    def in_region(self, region: str) -> "AwsClients":
+        """The same session's clients for another region (a service block reads several)."""
+        return AwsClients(self.session, region, self.s3_endpoint)
+
+
     @classmethod
     def of(cls, base: botocore.session.Session, region: str, access: AwsAccess,
            credentials: Optional[dict] = None) -> "AwsClients":

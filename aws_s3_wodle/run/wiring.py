@@ -4,6 +4,8 @@
     BucketsSubscriber       -> SQS subscriber source, any-log-object decoder, wrapped for Wazuh
     SecurityHubSubscriber   -> SQS subscriber source, JSON decoder, one event per finding
     BucketConfig            -> bucket listing source, the bucket type's parser and shaper
+    CloudWatchLogsService   -> CloudWatch Logs source (GetLogEvents per stream), each message as it is
+    InspectorService        -> Inspector v2 source (ListFindings by updatedAt), one event per finding
 
 Everything a run shares (the sink, the stop flag, the decoding choices, metrics, progress) is the
 Context; nothing here is filled in by another module.
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Optional
 
 from aws_s3_wodle.config.buckets import BucketConfig
+from aws_s3_wodle.config.services import CloudWatchLogsService, InspectorService
 from aws_s3_wodle.config.subscribers import BucketsSubscriber, SecurityHubSubscriber, SecurityLakeSubscriber, queue_ref
 from aws_s3_wodle.decode.events import MAX_BATCH, event_batches, subscriber_expand
 from aws_s3_wodle.decode.formats import iter_records
@@ -106,6 +109,25 @@ def run_listing(block: BucketConfig, ctx: Context) -> RunStats:
     return stats
 
 
+def run_service(block: Any, ctx: Context) -> RunStats:
+    """One pass of a <service> block (CloudWatch Logs or Inspector), every region in turn."""
+    from aws_s3_wodle.sources.services.run import ServiceOptions, run_service as run_it
+    from aws_s3_wodle.sources.services.stats import ServiceStats
+    register_secrets(block.secrets())
+    options = ServiceOptions(batch_size=min(ctx.batch_size, MAX_BATCH), skip_on_error=ctx.options.skip_on_error,
+                             reparse=ctx.reparse, keep_nulls=ctx.keep_nulls)
+    stats = ServiceStats(block.label, service=block.TYPE)
+    if ctx.progress:
+        ctx.progress.watch(stats)
+    try:
+        run_it(block, ctx.sink, options, ctx.stop, ctx.state_dir or ".", stats)
+    finally:
+        if ctx.progress:
+            ctx.progress.unwatch(stats)
+    observe(ctx, block, stats)
+    return stats
+
+
 def observe(ctx: Context, block: Any, stats: RunStats, queue: Optional[SqsQueue] = None) -> None:
     """Hand a run's counters to the metrics (with the queue's depth after the run), when they are on."""
     if ctx.metrics is None:
@@ -125,6 +147,8 @@ RUNNERS: dict[type, Callable[[Any, Context], RunStats]] = {
     BucketsSubscriber: lambda block, ctx: run_subscriber(block, ctx, object_decoder(block, ctx)),
     SecurityHubSubscriber: lambda block, ctx: run_subscriber(block, ctx, object_decoder(block, ctx)),
     BucketConfig: run_listing,
+    CloudWatchLogsService: run_service,
+    InspectorService: run_service,
 }
 
 

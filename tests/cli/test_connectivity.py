@@ -214,3 +214,24 @@ def test_bucket_block_lists_its_bucket(moto_server, engine, tmp_path):
             assert line.lstrip().startswith("OK") and "AWSLogs/" in line
         else:
             assert "NoSuchBucket (HTTP 404)" in line and "trail-logs-missing" in line
+
+
+def test_service_blocks_check_their_log_groups_and_findings(services_lab, engine, tmp_path):
+    lab = services_lab
+    group = lab.group("app")
+    lab.put(group, "s", 3)
+    conf = tmp_path / "ossec.conf"
+    conf.write_text(lab.ossec_conf(lab.block("cloudwatchlogs", aws_log_groups=f"{group},/no/such/group",
+                                             regions="us-east-1,eu-west-1"),
+                                   lab.block("inspector", regions="us-east-1")))
+    proc = run_cli(lab, "test", "--config", str(conf), "--socket", engine.path)
+    out = proc.stdout
+    assert proc.returncode == 3, out  # '/no/such/group' exists in no region
+    rows = [l for l in out.splitlines() if "log groups" in l[:30]]
+    assert rows[0].lstrip().startswith("OK") and f"'{group}' 1 streams" in rows[0] and "us-east-1" in rows[0]
+    assert "'/no/such/group' not in this region" in rows[0]
+    assert rows[1].lstrip().startswith("OK") and f"'{group}' not in this region" in rows[1]
+    assert rows[2].lstrip().startswith("FAILED") and "/no/such/group exist(s) in none of the regions" in rows[2]
+    assert _lines(out)["findings"].lstrip().startswith("OK") and "inspector2:ListFindings in us-east-1" in out
+    assert len(lab.streams(group)) == 1  # nothing deleted, nothing consumed
+    assert engine.datagrams == []

@@ -150,18 +150,88 @@ def test_engine_down_is_exit_4_and_nothing_acknowledged(lab, tmp_path):
     assert lab.queue_depth() == 1
 
 
-def test_service_mode_says_not_supported_and_bucket_mode_runs(lab, tmp_path):
-    proc = run_as_manager(lab, "wodles/aws/aws-s3 --service inspector --regions us-east-1 --skip_on_error".split(" "),
-                          tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.startswith("ERROR: --service inspector is not supported by this version of aws-s3-wodle yet")
-    # bucket mode is read (the bucket-prefix sources): here the bucket is missing, an AWS error with its reason
+def service_command(svc: dict, debug: int = 0, skip_on_error: bool = True) -> list[str]:
+    """The command string wm_aws.c (wm_aws_run_service) builds for a <service>, split on spaces as wm_exec does."""
+    cmd = f"wodles/aws/aws-s3 --service {svc['type']}"
+    for flag, key in (("--aws_profile", "aws_profile"), ("--iam_role_arn", "iam_role_arn"),
+                      ("--iam_role_duration", "iam_role_duration"), ("--aws_account_id", "aws_account_id"),
+                      ("--aws_account_alias", "aws_account_alias"), ("--only_logs_after", "only_logs_after"),
+                      ("--regions", "regions"), ("--aws_log_groups", "aws_log_groups")):
+        if svc.get(key):
+            cmd += f" {flag} {svc[key]}"
+    if svc.get("remove_log_streams"):
+        cmd += " --remove-log-streams"
+    for flag, key in (("--discard-field", "discard_field"), ("--discard-regex", "discard_regex"),
+                      ("--sts_endpoint", "sts_endpoint"), ("--service_endpoint", "service_endpoint")):
+        if svc.get(key):
+            cmd += f" {flag} {svc[key]}"
+    if debug:
+        cmd += f" --debug {debug}"
+    if skip_on_error:
+        cmd += " --skip_on_error"
+    return cmd.split(" ")
+
+
+def test_service_command_lines_run_one_pass(services_lab, engine, tmp_path):
+    """`--service cloudwatchlogs ...` and `--service inspector ...` as wm_aws.c builds them: one pass each, every
+    event once; the same command again sends nothing (the state is under the Wazuh directory)."""
+    import datetime as dt
+    from aws_s3_wodle.config.buckets import format_log_date
+    from aws_s3_wodle.lab.services import event_id
+    lab = services_lab
+    group = lab.group("app")
+    lines = lab.put(group, "s-1", 9) + lab.put(group, "s-2", 3)
+    yesterday = format_log_date(dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1))
+    argv = service_command({"type": "cloudwatchlogs", "aws_log_groups": group, "regions": "us-east-1",
+                            "only_logs_after": yesterday, "aws_account_id": "123456789012",
+                            "aws_account_alias": "prod", "remove_log_streams": True,
+                            "discard_field": "level", "discard_regex": "NOTHING"}, debug=1)
+    assert argv[:3] == ["wodles/aws/aws-s3", "--service", "cloudwatchlogs"] and "--remove-log-streams" in argv
+    proc = run_as_manager(lab, argv, tmp_path, extra=())
+    assert proc.returncode == 0, proc.stderr
+    _only_wazuh_lines(proc.stderr)
+    got = [d[len(b"1:Wazuh-AWS:"):].decode() for d in engine.wait_for(len(lines), 5)]
+    assert sorted(event_id(g) for g in got) == sorted(l.id for l in lines)
+    assert re.search(r"^INFO: Run of cloudwatchlogs service .* 2 log streams \(2 removed\), 12 events", proc.stderr, re.M)
+    assert lab.streams(group) == []
+
+    findings = lab.findings(5)
+    lab.queue_findings(findings)
+    argv = service_command({"type": "inspector", "regions": "us-east-1", "only_logs_after": yesterday})
+    proc = run_as_manager(lab, argv, tmp_path, extra=())
+    assert proc.returncode == 0, proc.stderr
+    _only_wazuh_lines(proc.stderr)
+    engine.wait_for(len(lines) + 5, 5)
+    assert len(engine.datagrams) == len(lines) + 5
+    again = run_as_manager(lab, argv, tmp_path, extra=())
+    assert again.returncode == 0 and "0 events" in again.stderr and len(engine.datagrams) == len(lines) + 5
+
+
+def test_bucket_mode_runs_and_reports_a_missing_bucket(lab, tmp_path):
     argv = ("wodles/aws/aws-s3 --bucket no-such-trail-bucket --aws_account_id 123456789012 --regions us-east-1 "
             "--only_logs_after 2026-JAN-01 --type cloudtrail --skip_on_error").split(" ")
     proc = run_as_manager(lab, argv, tmp_path, extra=("--state-dir", str(tmp_path / "state")))
     assert proc.returncode == 3, proc.stderr
     _only_wazuh_lines(proc.stderr)
     assert "NoSuchBucket" in proc.stderr
+
+
+def test_check_call_says_what_we_take_and_runs_nothing():
+    def check(*argv: str) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"  # nothing listens: a check that called AWS would fail
+        return subprocess.run([sys.executable, "-m", "aws_s3_wodle", *argv, "--check-call"], env=env,
+                              capture_output=True, text=True, timeout=60)
+    ok = check("--service", "cloudwatchlogs", "--aws_log_groups", "a,b", "--regions", "us-east-1")
+    assert ok.returncode == 0 and ok.stderr == ""
+    assert check("--service", "inspector", "--only_logs_after", "2026-JAN-01").returncode == 0
+    for argv, text in ((("--service", "inspector", "--aws_log_groups", "x"), "does not apply to --service inspector"),
+                       (("--service", "macie"), "unknown type 'macie'"),
+                       (("--subscriber", "security_lake", "--queue", "q", "--access_key", "AK"), "--access_key is not "
+                                                                                                "supported"),
+                       (("--service", "inspector", "--a-flag-of-wazuh-5"), "unrecognized arguments")):
+        proc = check(*argv)
+        assert proc.returncode == 2 and proc.stderr.startswith("ERROR: ") and text in proc.stderr, proc.stderr
 
 
 def test_skip_on_error_flag_sets_the_section_option():
@@ -228,3 +298,78 @@ def test_security_hub_subscriber_with_discard_flags(moto_server, engine, tmp_pat
     assert len(events) == active and all(e["aws"]["finding"]["RecordState"] != "ARCHIVED" for e in events)
     assert {e["aws"]["source"] for e in events} == {"securityhub"}
     _only_wazuh_lines(proc.stderr)
+
+
+def _switch_tree(tmp_path):
+    """The switch as the package installs it (usr/sbin beside usr/bin/aws-s3-wodle, here a shim running this
+    checkout), and a manager whose original aws-s3 script is a stand-in recording each call's arguments."""
+    from pathlib import Path
+    import shutil
+    src = Path(__file__).resolve().parents[2] / "packaging" / "aws-s3-wodle-wazuh-switch"
+    usr = tmp_path / "usr"
+    (usr / "sbin").mkdir(parents=True)
+    (usr / "bin").mkdir()
+    switch = usr / "sbin" / "aws-s3-wodle-wazuh-switch"
+    shutil.copy(src, switch)
+    entry = usr / "bin" / "aws-s3-wodle"
+    entry.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m aws_s3_wodle "$@"\n')
+    entry.chmod(0o755)
+    wazuh = tmp_path / "wazuh"
+    (wazuh / "wodles" / "aws").mkdir(parents=True)
+    calls = tmp_path / "original-calls.txt"
+    original = wazuh / "wodles" / "aws" / "aws-s3"
+    original.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{calls}"\necho "the manager\'s own script ran"\n')
+    original.chmod(0o750)
+    proc = subprocess.run([str(switch), "enable", "--wazuh-path", str(wazuh)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return wazuh, original, calls
+
+
+def test_the_switch_hands_calls_we_do_not_take_to_the_original_script_and_says_so_once(tmp_path):
+    wazuh, script, calls = _switch_tree(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+    def manager(argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["wodles/aws/aws-s3", *argv.split(" ")], cwd=wazuh, env=env, capture_output=True,
+                              text=True, timeout=120)
+    refused = "--service inspector --aws_log_groups x --regions us-east-1 --skip_on_error"
+    first = manager(refused)
+    assert first.returncode == 0, first.stderr
+    warnings = [l for l in (first.stdout + first.stderr).splitlines() if l.startswith("WARNING: ")]
+    assert len(warnings) == 1 and "does not apply to --service inspector" in warnings[0]
+    assert "original script" in warnings[0] and "the manager's own script ran" in first.stdout
+    second = manager(refused)
+    assert second.returncode == 0 and "WARNING" not in second.stdout + second.stderr  # said once
+    # a flag of a newer manager, and keys on the command line: other reasons, said once each
+    newer = manager("--service cloudwatchlogs --aws_log_groups g --a-flag-of-wazuh-5 1")
+    assert "unrecognized arguments" in newer.stdout
+    keyed = manager("--subscriber security_lake --queue q --external_id s3cr3t-id --iam_role_arn "
+                    "arn:aws:iam::123456789012:role/r --access_key AKIAEXAMPLE")
+    assert "--access_key is not supported" in keyed.stdout and "s3cr3t-id" not in keyed.stdout + keyed.stderr
+    recorded = calls.read_text().splitlines()
+    assert recorded[:2] == [refused, refused]
+    assert recorded[2] == "--service cloudwatchlogs --aws_log_groups g --a-flag-of-wazuh-5 1"
+    # the original gets the external id as the manager gave it (it takes it on its command line)
+    assert recorded[3].split(" ")[-2:] == ["--external_id", "s3cr3t-id"] and "--access_key AKIAEXAMPLE" in recorded[3]
+    assert len(recorded) == 4
+
+
+def test_the_switch_runs_service_calls_itself(services_lab, tmp_path):
+    import datetime as dt
+    from aws_s3_wodle.config.buckets import format_log_date
+    from aws_s3_wodle.lab.engine import DatagramEngine
+    wazuh, script, calls = _switch_tree(tmp_path)
+    lab = services_lab
+    group = lab.group("app")
+    lines = lab.put(group, "s", 6)
+    yesterday = format_log_date(dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1))
+    argv = service_command({"type": "cloudwatchlogs", "aws_log_groups": group, "regions": "us-east-1",
+                            "only_logs_after": yesterday})
+    env = {**os.environ, **lab_env(lab.endpoint, lab.region)}
+    with DatagramEngine(str(wazuh / "queue" / "sockets" / "queue")) as engine:
+        proc = subprocess.run(argv, cwd=wazuh, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert len(engine.wait_for(len(lines), 5)) == len(lines)
+    _only_wazuh_lines(proc.stdout + proc.stderr)
+    assert not calls.exists()  # the original script was not called

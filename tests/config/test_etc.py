@@ -14,7 +14,8 @@ EXAMPLES = sorted((ETC / "examples").glob("*.conf"))
 def test_there_is_an_example_per_setup():
     assert {p.name for p in EXAMPLES} >= {"security_lake.conf", "security_lake-profile.conf",
                                          "security_lake-vpc-endpoints.conf", "security_lake-two-regions.conf",
-                                         "buckets.conf", "security_hub.conf", "bucket-prefix-sources.conf"}
+                                         "buckets.conf", "security_hub.conf", "bucket-prefix-sources.conf",
+                                         "services.conf"}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -34,8 +35,8 @@ def test_every_source_has_an_example():
             for p in EXAMPLES for _, b in load_config(str(p)).enabled_blocks()}
     kinds = {kind for _, kind in seen}
     for (tag, kind) in BLOCK_TYPES:
-        if tag == "subscriber":
-            assert kind in kinds, f"no example for <subscriber type=\"{kind}\">"
+        if tag in ("subscriber", "service"):
+            assert kind in kinds, f"no example for <{tag} type=\"{kind}\">"
     assert {"cloudtrail", "vpcflow", "waf"} <= kinds
 
 

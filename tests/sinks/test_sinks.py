@@ -178,3 +178,13 @@ def test_an_unwritable_record_file_keeps_the_object_queued(tmp_path):
     (tmp_path / "state").write_text("a file where the directory should be")
     with pytest.raises(SinkError, match="cannot record an oversized event of s3://b/k .* the object stays queued"):
         OversizeRecorder(tmp_path / "state" / "oversized-events.jsonl").record("s3://b/k", b"{}" * 40000, 80012, 65535)
+
+
+def test_an_oversized_text_event_is_recorded_as_valid_json(tmp_path):
+    """CloudWatch Logs messages are sent as they are (any text, up to 256 KB): the record stays JSON lines."""
+    from aws_s3_wodle.sinks.recorder import OversizeRecorder
+    recorder = OversizeRecorder(tmp_path / "oversized-events.jsonl")
+    recorder.record("log stream 's'", b"plain text line " * 5000, 80000, 65535)
+    recorder.record("s3://b/k", b'{"a": 1}', 70000, 65535)
+    rows = [json.loads(line) for line in (tmp_path / "oversized-events.jsonl").read_text().splitlines()]
+    assert rows[0]["head"].startswith("plain text line") and rows[1]["head"] == '{"a": 1}'
