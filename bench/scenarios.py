@@ -40,6 +40,7 @@ from throughput import PeakRss, Reader, ceiling_rate, make_object, naive_rate, p
 
 DEFAULT_SCENARIOS = "1x1m,1x200k,10x20k,200x1k,2000x100"
 QUICK_SCENARIOS = "1x20k,10x2k,50x400"
+ROW_GROUP_ROWS = 1_000_000  # one row group per object, as throughput.py's default
 
 
 @dataclass
@@ -84,6 +85,7 @@ class Result:
     cpu: float = 0.0
     rss_mb: float = 0.0        # -1: not measured (profiled run)
     calls: dict = field(default_factory=dict)  # "service:operation" -> count
+    upstream: dict = field(default_factory=dict)  # "service:operation" -> seconds moto took, in all
     exit_code: int = 0
     delivered: int = 0
     unique: int = 0
@@ -114,11 +116,12 @@ class Result:
 
 def objects_for(scenario: Scenario, workdir: Path, version: str) -> list[Path]:
     """Cached GZIP Parquet objects for a scenario, each with its own uids (throughput.make_object's tags)."""
+    group = min(ROW_GROUP_ROWS, scenario.rows)
     missing = sum(1 for tag in range(scenario.objects)
-                  if not any(workdir.glob(f"ocsf-{version}-{scenario.rows}-rg*{f'-o{tag}' if tag else ''}.parquet")))
+                  if not (workdir / f"ocsf-{version}-{scenario.rows}-rg{group}{f'-o{tag}' if tag else ''}.parquet").exists())
     if missing:
         print(f"  preparing {scenario.name}: {missing} object(s) to write (cached in {workdir}) ...", flush=True)
-    return [make_object(workdir, scenario.rows, version, 1_000_000, tag) for tag in range(scenario.objects)]
+    return [make_object(workdir, scenario.rows, version, ROW_GROUP_ROWS, tag) for tag in range(scenario.objects)]
 
 
 def stage(moto_endpoint: str, paths: list[Path]):
@@ -169,6 +172,7 @@ def run_once(moto, scenario: Scenario, paths: list[Path], latency_ms: float, arg
         result.cpu = usage.ru_utime + usage.ru_stime
         result.rss_mb = peak.stop() / 1024 if peak else -1
         result.calls = dict(proxy.calls_by_action())
+        result.upstream = dict(proxy.upstream_seconds())
     got = reader.stop()
     result.delivered, result.unique = got.get("count", 0), got.get("unique_uids", 0)
     result.to_last_event = got["last"] - started if got.get("last") else 0.0
@@ -219,6 +223,12 @@ def report(results: list[Result]) -> str:
         known = [calls.pop(op, 0) for op in _OPS]
         lines.append(f"| {r.scenario} rows | {r.latency_ms:g} ms | "
                      + " | ".join(f"{k / r.objects:.2f}" for k in known) + f" | {sum(calls.values()) / r.objects:.2f} |")
+    lines += ["", "Mean time moto took to answer one call, in ms (at the proxy, the added latency not included; "
+              "the lab's own share of every round trip):", "",
+              "| scenario | latency | " + " | ".join(_OPS[:5]) + " |", "|---|---:|" + "---:|" * 5]
+    for r in results:
+        lines.append(f"| {r.scenario} rows | {r.latency_ms:g} ms | " + " | ".join(
+            f"{r.upstream.get(op, 0) / r.calls[op] * 1000:.1f}" if r.calls.get(op) else "" for op in _OPS[:5]) + " |")
     return "\n".join(lines)
 
 

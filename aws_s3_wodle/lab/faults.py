@@ -133,6 +133,7 @@ class Seen:
     access_key: Optional[str] = None   # the key id that signed it
     fault: Optional[str] = None        # the error code answered, "truncated", or None
     key_age: Optional[float] = None    # seconds since STS (through this proxy) issued the signing key
+    upstream_seconds: float = 0.0      # how long moto took to answer (the added latency not included)
 
 
 class FaultProxy:
@@ -207,6 +208,14 @@ class FaultProxy:
         """`service:operation` -> how many calls (faulted ones included)."""
         with self.lock:
             return Counter(f"{c.service}:{c.operation}" for c in self.seen)
+
+    def upstream_seconds(self) -> Counter:
+        """`service:operation` -> seconds moto spent answering those calls in all (a long poll's wait included)."""
+        out: Counter = Counter()
+        with self.lock:
+            for c in self.seen:
+                out[f"{c.service}:{c.operation}"] += c.upstream_seconds
+        return out
 
     def faults_seen(self) -> Counter:
         """`service:operation:fault` -> how many calls got it."""
@@ -357,7 +366,9 @@ class _Handler(BaseHTTPRequestHandler):
             payload, headers = error_response(fault, protocol, call.service)
             self._reply(fault.status, list(headers.items()), payload)
             return
+        started = time.perf_counter()
         status, headers, payload = self._forward(body)
+        call.upstream_seconds = time.perf_counter() - started
         if call.service == "sts" and call.action == "AssumeRole" and status == 200:
             payload = self.owner._issued(payload)
         cut = len(payload) // 2 if fault is not None and len(payload) > 1 else None
