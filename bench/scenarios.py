@@ -210,10 +210,10 @@ def report(results: list[Result]) -> str:
              "| peak RSS | wall s | CPU s | ok |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
-        one = f"{r.rate / r.one_object_rate:.2f}" if r.one_object_rate and r.objects > 1 else ""
+        one = f"{r.rate / r.one_object_rate:.3f}" if r.one_object_rate and r.objects > 1 else ""
         lines.append(
             f"| {r.scenario} rows | {r.latency_ms:g} ms | {_fmt(r.rate)} | {_fmt(r.objects_per_s, 1)} | {one} | "
-            f"{r.rate / r.naive if r.naive else 0:.1f} | {r.rate / r.ceiling if r.ceiling else 0:.2f} | "
+            f"{r.rate / r.naive if r.naive else 0:.2f} | {r.rate / r.ceiling if r.ceiling else 0:.3f} | "
             f"{r.calls_per_object:.1f} | {_fmt(r.rss_mb) + ' MB' if r.rss_mb >= 0 else 'n/a'} | {r.wall:.1f} | "
             f"{r.cpu:.1f} | {'yes' if r.ok else 'NO'} |")
     lines += ["", "AWS calls per object, by operation (counted at the proxy; sts and the queue lookup are per run):", "",
@@ -267,7 +267,7 @@ def chart(results: list[Result], path: Path, title: str) -> None:
         ax1.hlines(ceiling, i - 0.45, i + 0.45, colors="black", linestyles="dashed",
                    label="ceiling (polars write_ndjson)" if i == 0 else None)
     for ax, what in ((ax1, "events/s (whole process, start to exit)"), (ax2, "objects/s")):
-        ax.set_xticks(range(len(names)), [f"{n} rows" for n in names])
+        ax.set_xticks(range(len(names)), [f"{n}\nrows" for n in names])
         ax.set_yscale("log")
         ax.set_ylabel(what)
         ax.legend(fontsize=8)
@@ -303,6 +303,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--chart", default=str(Path(__file__).resolve().parent / "scenarios.png"),
                    help="the PNG chart to write ('' for none; default %(default)s)")
     p.add_argument("--json", default="", help="also write the results as JSON to this file")
+    p.add_argument("--replot", default="", help="only draw the chart (--chart) and print the table of a --json file")
     p.add_argument("--profile", default="",
                    help="run the wodle under py-spy (all threads, idle included, collapsed stacks) and write "
                         "DIR/<scenario>-<latency>.txt; peak RSS is then not measured")
@@ -310,6 +311,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--wodle-arg", action="append", default=[],
                    help="extra argument for the wodle, e.g. --wodle-arg=--parallel-objects=4 (repeatable)")
     args = p.parse_args(argv)
+    if args.replot:
+        saved = json.loads(Path(args.replot).read_text())
+        results = [Result(**r) for r in saved["results"]]
+        print(saved["header"] + "\n\n" + report(results))
+        if args.chart:
+            chart(results, Path(args.chart), saved["header"])
+        return 0
     if args.quick:
         args.scenarios = args.scenarios if args.scenarios != DEFAULT_SCENARIOS else QUICK_SCENARIOS
         args.naive_rows, args.ceiling_rows = min(args.naive_rows, 5000), min(args.ceiling_rows, 20_000)
