@@ -151,3 +151,27 @@ def test_a_receive_error_reaches_the_caller_through_the_poll_thread(lab, moto_se
         with pytest.raises(AwsAccessError, match="cannot receive from SQS queue .*AccessDenied") as caught:
             queue.receive()
     assert caught.value.cause is not None  # the run can still tell a throttling from a refusal
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_the_scheduler_stops_within_2s_during_a_long_poll(lab, moto_server, engine, tmp_path, sig):
+    """Without --once (the manager's way): a stop while a block's scheduler waits at SQS ends the process at
+    once; the run was not cut short (the queue was empty), so the exit code is 0, as for test_cli's stop."""
+    with FaultProxy(moto_server.endpoint) as proxy:
+        env = {**os.environ, **lab_env(proxy.endpoint, lab.region)}
+        proc = subprocess.Popen([sys.executable, "-m", "aws_s3_wodle", "--config", str(_conf(lab, tmp_path)),
+                                 "--run-on-start", "--socket", engine.path, "--state-dir", str(tmp_path / "state")],
+                                env=env, stderr=subprocess.PIPE, text=True)
+        _in_long_poll(proxy, proc, receives=1)
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        took = time.monotonic() - sent
+        err = proc.stderr.read()
+    assert took < PROMPT, f"the process took {took:.1f} s to end after {sig.name}\n{err}"
+    assert proc.returncode == 0, err
+    assert f"Received {sig.name}" in err and "Traceback" not in err
