@@ -21,6 +21,7 @@ import pytest
 from aws_s3_wodle.errors import EXIT_INTERRUPTED
 from aws_s3_wodle.lab.faults import FaultProxy, Latency
 from aws_s3_wodle.lab.security_lake import SecurityLakeLab, lab_client, lab_env
+from aws_s3_wodle.sources.sqs import queue as queue_module
 from aws_s3_wodle.sources.sqs.queue import SqsQueue
 
 PROMPT = 2.0        # seconds from SIGTERM to the process's end (issue 14)
@@ -83,8 +84,9 @@ def test_sigterm_during_the_final_empty_long_poll_ends_the_process_within_2s(lab
     obj = lab.add_generated(5, seed=41)
     with FaultProxy(moto_server.endpoint) as proxy:
         proc = _start(lab, proxy, _conf(lab, tmp_path), engine, tmp_path)
-        # the object is delivered, then the run long-polls an empty queue for 20 s
-        _in_long_poll(proxy, proc, receives=2)
+        # the object is delivered (receive 1), then the run long-polls the empty queue: 1 s in the run's
+        # thread (receive 2), then the 19 s rest in the poll thread (receive 3)
+        _in_long_poll(proxy, proc, receives=3)
         took, err = _terminate(proc)
     assert took < PROMPT, f"the process took {took:.1f} s to end after SIGTERM\n{err}"
     assert proc.returncode == EXIT_INTERRUPTED, err
@@ -96,11 +98,12 @@ def test_sigterm_during_the_final_empty_long_poll_ends_the_process_within_2s(lab
 def test_a_message_arriving_after_the_stop_is_not_lost(lab, moto_server, engine, tmp_path):
     """SQS (here moto) still serves the abandoned long poll after the process ended: the message it takes
     reappears after the receive's visibility timeout, and the next consumer gets it."""
-    # each SQS call waits 1 s at the proxy before it reaches moto: the long poll reaches moto after the
-    # process ended, the worst case (no process left to hand the message back)
+    # each SQS call waits 1 s at the proxy before it reaches moto: the poll thread's long poll (receive 2,
+    # after the 1 s first slice) reaches moto after the process ended, the worst case (no process left to
+    # hand the message back)
     with FaultProxy(moto_server.endpoint, latency=Latency(0.0, {"sqs": 1.0})) as proxy:
         proc = _start(lab, proxy, _conf(lab, tmp_path), engine, tmp_path)
-        _in_long_poll(proxy, proc, receives=1, timeout=90)
+        _in_long_poll(proxy, proc, receives=2, timeout=90)
         took, err = _terminate(proc)
         time.sleep(1.5)  # the orphaned receive is now waiting at moto
         lab.notify(lab.key_for("CLOUD_TRAIL_MGMT", "2.0"), 100)
@@ -118,15 +121,16 @@ def test_an_abandoned_receive_hands_late_messages_back_at_once(lab, moto_server)
     stop = threading.Event()
     queue = SqsQueue(lab_client("sqs", moto_server.endpoint, lab.region), lab.queue_name, wait_seconds=20,
                      visibility_timeout=600, stop=stop)
+    assert queue_module.FIRST_SLICE < 2
     got: list = []
     receiving = threading.Thread(target=lambda: got.append(queue.receive()))
     started = time.monotonic()
     receiving.start()
-    time.sleep(1.0)  # the long poll waits at moto
+    time.sleep(2.0)  # past the first 1 s slice: the rest of the long poll waits at moto, in the poll thread
     stop.set()
     receiving.join(timeout=5)
     assert not receiving.is_alive() and got == [[]]
-    assert time.monotonic() - started < 1.0 + PROMPT
+    assert time.monotonic() - started < 2.0 + PROMPT
     lab.notify(lab.key_for("CLOUD_TRAIL_MGMT", "2.0"), 100)  # taken by the abandoned poll, then handed back
     again = _receive_again(lab, within=8)
     assert len(again) == 1, "the late message was not handed back (it would be invisible for 10 minutes)"
@@ -145,12 +149,14 @@ def test_a_receive_error_reaches_the_caller_through_the_poll_thread(lab, moto_se
     from aws_s3_wodle.errors import AwsAccessError
     from aws_s3_wodle.lab.faults import access_denied
     with FaultProxy(moto_server.endpoint) as proxy:
-        queue = SqsQueue(lab_client("sqs", proxy.endpoint, lab.region), lab.queue_name, wait_seconds=1,
+        queue = SqsQueue(lab_client("sqs", proxy.endpoint, lab.region), lab.queue_name, wait_seconds=3,
                          stop=threading.Event())
-        proxy.add(access_denied("sqs", "ReceiveMessage"))
+        # the first 1 s slice passes (empty queue); the rest of the long poll, in the poll thread, is refused
+        proxy.add(access_denied("sqs", "ReceiveMessage", when=lambda params: params.get("WaitTimeSeconds") == "2"))
         with pytest.raises(AwsAccessError, match="cannot receive from SQS queue .*AccessDenied") as caught:
             queue.receive()
     assert caught.value.cause is not None  # the run can still tell a throttling from a refusal
+    assert proxy.count("sqs", "ReceiveMessage") == 2 and proxy.count("sqs", "ReceiveMessage", faulted=True) == 1
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -162,7 +168,7 @@ def test_the_scheduler_stops_within_2s_during_a_long_poll(lab, moto_server, engi
         proc = subprocess.Popen([sys.executable, "-m", "aws_s3_wodle", "--config", str(_conf(lab, tmp_path)),
                                  "--run-on-start", "--socket", engine.path, "--state-dir", str(tmp_path / "state")],
                                 env=env, stderr=subprocess.PIPE, text=True)
-        _in_long_poll(proxy, proc, receives=1)
+        _in_long_poll(proxy, proc, receives=2)  # the 1 s first slice, then the poll thread's
         sent = time.monotonic()
         proc.send_signal(sig)
         try:
@@ -175,3 +181,17 @@ def test_the_scheduler_stops_within_2s_during_a_long_poll(lab, moto_server, engi
     assert took < PROMPT, f"the process took {took:.1f} s to end after {sig.name}\n{err}"
     assert proc.returncode == 0, err
     assert f"Received {sig.name}" in err and "Traceback" not in err
+
+
+def test_a_receive_with_messages_waiting_is_one_call_in_the_callers_thread(lab, moto_server):
+    """A run draining its queue pays nothing for the prompt stop: no poll thread, no second call."""
+    lab.add_generated(3, seed=43)
+    with FaultProxy(moto_server.endpoint) as proxy:
+        queue = SqsQueue(lab_client("sqs", proxy.endpoint, lab.region), lab.queue_name, wait_seconds=20,
+                         visibility_timeout=30, stop=threading.Event())
+        before = {t.name for t in threading.enumerate()}
+        got = queue.receive()
+        started = {t.name for t in threading.enumerate()} - before
+    assert len(got) == 1
+    assert proxy.count("sqs", "ReceiveMessage") == 1
+    assert not any(name.startswith("sqs-receive-") for name in started)

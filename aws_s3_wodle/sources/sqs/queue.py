@@ -1,12 +1,15 @@
 """The SQS side of a subscriber: find the queue, long-poll it, keep messages invisible, delete what was delivered.
 
 A long poll waits up to 20 s at SQS for a message; a run asked to stop must not wait that out. With the run's
-`stop` event, each receive is made by a short-lived daemon thread while the caller watches both the call and
-`stop` (`_Poll`): on a stop the caller goes on at once with nothing received, and whatever that abandoned call
-still brings back is handed back to the queue at once (visibility 0) if the process still lives; if it does
-not, SQS shows those messages again after the receive's visibility timeout. Nothing is lost either way, and a
-long poll stays one ReceiveMessage call (slicing it into short polls would multiply the calls on an idle
-queue, and still make a stop wait out the current slice).
+`stop` event, a receive first waits at most FIRST_SLICE (1 s) in the calling thread: while the queue has
+messages (a run draining it) that call returns them at once, as before, with no thread and no hand-over
+between threads (measured: a thread per receive cost ~5% of the rate on 1k-row objects). Only when that
+finds nothing does the rest of the long poll run in a short-lived daemon thread while the caller watches both
+the call and `stop` (`_Poll`): on a stop the caller goes on at once with nothing received, and whatever that
+abandoned call still brings back is handed back to the queue at once (visibility 0) if the process still
+lives; if it does not, SQS shows those messages again after the receive's visibility timeout. Nothing is lost
+either way; a stop waits at most FIRST_SLICE plus one round trip; an idle queue costs one more call per long
+poll (2 per 20 s, where short polls in slices would cost 10-20 and still wait out each slice).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ log = logging.getLogger("aws-s3-wodle")
 
 BATCH = 10  # SQS's limit of entries per batch call
 STOP_CHECK = 0.05  # seconds between two looks at the stop event while a receive is under way
+FIRST_SLICE = 1   # seconds of a long poll waited in the calling thread, before the rest moves to a thread
 
 
 @dataclass
@@ -69,11 +73,14 @@ class SqsQueue:
                                   "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"]}
         if self.visibility_timeout is not None:
             kwargs["VisibilityTimeout"] = self.visibility_timeout
-        if self.stop is None:
+        if self.stop is None or self.wait_seconds <= FIRST_SLICE:
             return self._receive(kwargs)
         if self.stop.is_set():
             return []
-        return _Poll(self, kwargs).wait(self.stop)
+        first = self._receive({**kwargs, "WaitTimeSeconds": FIRST_SLICE})
+        if first or self.stop.is_set():
+            return first
+        return _Poll(self, {**kwargs, "WaitTimeSeconds": self.wait_seconds - FIRST_SLICE}).wait(self.stop)
 
     def _receive(self, kwargs: dict[str, Any]) -> list[Message]:
         try:
