@@ -187,11 +187,20 @@ def test_a_receive_with_messages_waiting_is_one_call_in_the_callers_thread(lab, 
     """A run draining its queue pays nothing for the prompt stop: no poll thread, no second call."""
     lab.add_generated(3, seed=43)
     with FaultProxy(moto_server.endpoint) as proxy:
-        queue = SqsQueue(lab_client("sqs", proxy.endpoint, lab.region), lab.queue_name, wait_seconds=20,
-                         visibility_timeout=30, stop=threading.Event())
-        before = {t.name for t in threading.enumerate()}
+        sqs = lab_client("sqs", proxy.endpoint, lab.region)
+        callers: list[threading.Thread] = []  # botocore's own event hook: which thread made each call
+        sqs.meta.events.register("before-call.sqs.ReceiveMessage", lambda **_: callers.append(threading.current_thread()))
+        queue = SqsQueue(sqs, lab.queue_name, wait_seconds=20, visibility_timeout=30, stop=threading.Event())
         got = queue.receive()
-        started = {t.name for t in threading.enumerate()} - before
-    assert len(got) == 1
-    assert proxy.count("sqs", "ReceiveMessage") == 1
-    assert not any(name.startswith("sqs-receive-") for name in started)
+        assert len(got) == 1
+        assert proxy.count("sqs", "ReceiveMessage") == 1
+    assert callers == [threading.current_thread()]
+
+
+def test_an_empty_long_poll_moves_to_the_poll_thread_after_its_first_second(lab, moto_server):
+    sqs = lab_client("sqs", moto_server.endpoint, lab.region)
+    callers: list[str] = []
+    sqs.meta.events.register("before-call.sqs.ReceiveMessage", lambda **_: callers.append(threading.current_thread().name))
+    queue = SqsQueue(sqs, lab.queue_name, wait_seconds=2, visibility_timeout=30, stop=threading.Event())
+    assert queue.receive() == []
+    assert callers == [threading.current_thread().name, f"sqs-receive-{lab.queue_name}"]
