@@ -57,6 +57,13 @@ class SinkError(WodleError):
     exit_code = EXIT_SINK
 
 
+class StateError(WodleError):
+    """The state database cannot be opened or written. Bucket blocks stop (their cursor is their only memory);
+    subscribers go on without deduplication (the queue still holds what was not acknowledged)."""
+
+    exit_code = EXIT_SINK  # 4, as before the store was shared
+
+
 class ObjectError(WodleError):
     """One object cannot be delivered (missing, denied, corrupt): reported, the others go on."""
 

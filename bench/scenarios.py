@@ -283,7 +283,7 @@ def chart(results: list[Result], path: Path, title: str) -> None:
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
-                   help=f"a smoke check: scenarios {QUICK_SCENARIOS}, small references (about 2 min once cached)")
+                   help=f"a smoke check: scenarios {QUICK_SCENARIOS}, small references (a few minutes)")
     p.add_argument("--scenarios", default=DEFAULT_SCENARIOS,
                    help="OBJECTSxROWS per object, comma-separated (default %(default)s)")
     p.add_argument("--latency-ms", default="0,20", help="added delay per AWS call, comma-separated (default %(default)s)")

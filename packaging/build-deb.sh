@@ -9,7 +9,7 @@
 #   /usr/sbin/aws-s3-wodle-wazuh-switch   enable|disable|status: plug it into a Wazuh manager, reversibly
 #   /lib/systemd/system/aws-s3-wodle.service   the standalone scheduler (not enabled by the install)
 #   /etc/default/aws-s3-wodle, /etc/aws-s3-wodle/ossec.conf, /etc/aws-s3-wodle/rules/   (conffiles)
-#   /usr/share/aws-s3-wodle/rules/, /usr/share/doc/aws-s3-wodle/{README.md,examples/}
+#   /usr/share/aws-s3-wodle/rules/ (and rules/tests/*.ini), /usr/share/doc/aws-s3-wodle/{README.md,examples/}
 #
 # The venv is built in a staging directory with the system's Python (the one the package depends on) and then
 # moved to /opt in the package: its interpreter is a symlink to the system's python3, and every staging path
@@ -90,6 +90,9 @@ install -D -m 0640 "$SRC/etc/ossec.conf" "$ROOT/etc/aws-s3-wodle/ossec.conf"
 for rules in "$SRC"/etc/rules/*.xml; do
     install -D -m 0644 "$rules" "$ROOT/etc/aws-s3-wodle/rules/$(basename "$rules")"
     install -D -m 0644 "$rules" "$ROOT/usr/share/$NAME/rules/$(basename "$rules")"
+done
+for ini in "$SRC"/etc/rules/tests/*.ini; do  # the rule tests, for Wazuh's runner on a manager (README)
+    install -D -m 0644 "$ini" "$ROOT/usr/share/$NAME/rules/tests/$(basename "$ini")"
 done
 install -D -m 0644 "$SRC/README.md" "$ROOT/usr/share/doc/$NAME/README.md"
 install -D -m 0644 "$HERE/README.md" "$ROOT/usr/share/doc/$NAME/packaging.md"

@@ -68,6 +68,7 @@ def test_package_metadata_and_files(deb, root):
     for path in ("usr/bin/aws-s3-wodle", "usr/sbin/aws-s3-wodle-wazuh-switch", "opt/aws-s3-wodle/bin/python",
                  "lib/systemd/system/aws-s3-wodle.service", "etc/default/aws-s3-wodle", "etc/aws-s3-wodle/ossec.conf",
                  "etc/aws-s3-wodle/rules/amazon_security_lake_rules.xml",
+                 "usr/share/aws-s3-wodle/rules/tests/amazon_security_lake.ini",
                  "usr/share/doc/aws-s3-wodle/examples/security_lake.conf", "var/lib/aws-s3-wodle"):
         assert (root / path).exists(), path
     unit = (root / "lib/systemd/system/aws-s3-wodle.service").read_text()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, TextIO
 
+from aws_s3_wodle.config.datepath import DatePath, has_variables
 from aws_s3_wodle.observe import log as logsetup
 from aws_s3_wodle.errors import EXIT_AWS, EXIT_OK, EXIT_SINK, WodleError
 
@@ -46,6 +47,7 @@ _NO_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "No
 
 def explain(exc: BaseException, step: str, context: dict[str, str]) -> str:
     """One line: the AWS error code and HTTP status, its message, and what to check for this step."""
+    from aws_s3_wodle.platform.aws_errors import aws_error
     from botocore.exceptions import (ClientError, ConnectTimeoutError, EndpointConnectionError, NoCredentialsError,
                                      ProfileNotFound, ReadTimeoutError)
     if isinstance(exc, NoCredentialsError):
@@ -58,10 +60,9 @@ def explain(exc: BaseException, step: str, context: dict[str, str]) -> str:
                 f"({context.get('endpoints', 'AWS_ENDPOINT_URL*, <sts_endpoint>, <service_endpoint>')})")
     if not isinstance(exc, ClientError):
         return f"{type(exc).__name__}: {exc}"
-    err = exc.response.get("Error", {})
-    code = str(err.get("Code") or "Error")
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-    message = str(err.get("Message") or "").strip().rstrip(".")
+    parsed = aws_error(exc)
+    assert parsed is not None
+    code, status, message = parsed.code or "Error", parsed.status, parsed.message.strip().rstrip(".")
     head = f"{code} (HTTP {status or '?'})" + (f": {message}" if message else "")
     return f"{head}. Check: {_hint(code, int(status), step, context)}"
 
@@ -198,12 +199,11 @@ class BlockCheck:
     # --- steps: each returns its OK detail or raises
 
     def credentials(self) -> str:
-        import botocore.session
         from botocore.exceptions import NoCredentialsError
-        from aws_s3_wodle.platform.aws import DEFAULT_REGION
+        from aws_s3_wodle.platform.aws import base_session, region_of
         b = self.block
-        self.base = botocore.session.Session(profile=b.aws_profile) if b.aws_profile else botocore.session.Session()
-        self.region = self.where.region or self.base.get_config_variable("region") or DEFAULT_REGION
+        self.base = base_session(b)
+        self.region = region_of(self.base, self.where.region)
         self.context["region"] = self.region
         if self.base.get_credentials() is None:
             raise NoCredentialsError()
@@ -213,15 +213,9 @@ class BlockCheck:
         return f"sts:GetCallerIdentity as {ident.get('Arn')} (account {ident.get('Account')}) from {how}, region {self.region}"
 
     def assume_role(self) -> str:
-        import os as _os
+        from aws_s3_wodle.platform.aws import assume_role_args
         b = self.block
-        kwargs: dict[str, Any] = {"RoleArn": b.iam_role_arn,
-                                  "RoleSessionName": f"aws-s3-wodle-test-{socket.gethostname()[:30]}-{_os.getpid()}"}
-        if b.external_id:
-            kwargs["ExternalId"] = b.external_id
-        if b.iam_role_duration:
-            kwargs["DurationSeconds"] = b.iam_role_duration
-        creds = self._sts().assume_role(**kwargs)
+        creds = self._sts().assume_role(RoleArn=b.iam_role_arn, **assume_role_args(b, "aws-s3-wodle-test"))
         c = creds["Credentials"]
         self.clients = self._clients_from(c)
         self.context["identity"] = creds.get("AssumedRoleUser", {}).get("Arn", b.iam_role_arn)
@@ -289,6 +283,8 @@ class BlockCheck:
     def listing(self) -> str:
         """Bucket blocks read by listing: one page of the bucket under the block's path."""
         prefix = getattr(self.block, "path", None) or ""
+        if has_variables(prefix):
+            prefix = DatePath.parse(prefix).head  # the part before the first date variable
         self.context["bucket"] = self.block.name
         resp = self.clients.s3().list_objects_v2(Bucket=self.block.name, Prefix=prefix, MaxKeys=5, Delimiter="/")
         folders = [p["Prefix"] for p in resp.get("CommonPrefixes", [])]
@@ -309,21 +305,12 @@ class BlockCheck:
     # --- helpers
 
     def _sts(self) -> Any:
-        from aws_s3_wodle.platform.aws import client_config
-        kwargs: dict[str, Any] = {"region_name": self.region, "config": client_config()}
-        if self.block.sts_endpoint:
-            kwargs["endpoint_url"] = self.block.sts_endpoint
-        return self.base.create_client("sts", **kwargs)
+        from aws_s3_wodle.platform.aws import client_config, sts_client
+        return sts_client(self.base, self.block, self.region, config=client_config())
 
     def _clients_from(self, creds: Optional[dict]) -> Any:
-        import boto3
         from aws_s3_wodle.platform.aws import AwsClients
-        if creds is None:
-            session = boto3.Session(botocore_session=self.base, region_name=self.region)
-        else:
-            session = boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                                    aws_session_token=creds["SessionToken"], region_name=self.region)
-        return AwsClients(session, self.region, self.block.service_endpoint)
+        return AwsClients.of(self.base, self.region, self.block, creds)
 
 
 _MAGIC = ((b"PAR1", "Parquet"), (b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip"))

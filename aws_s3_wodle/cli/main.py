@@ -30,8 +30,6 @@ def build_parser() -> argparse.ArgumentParser:
                     "'aws-s3-wodle lab --help' for the local lab. A Wazuh manager's own command line "
                     "('--subscriber security_lake --queue ...') runs one pass, as its aws-s3 script would.")
     add_settings(p, RunSettings.names())
-    p.add_argument("--reset-state", metavar="BUCKET", help="forget what bucket blocks read from BUCKET (every "
-                   "type and path), then exit; the next run starts from only_logs_after")
     p.add_argument("--version", action="version", version=f"aws-s3-wodle {__version__}")
     return p
 
@@ -40,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
     """Our own command line: the configuration from --config, then the one entry every command line shares."""
     from aws_s3_wodle.run import process
     settings = RunSettings.from_values(vars(args))
-    if getattr(args, "reset_state", None):
-        return process.reset_state(settings, args.reset_state)
+    if settings.reset_state:
+        return process.reset_state(settings, settings.reset_state)
     config = load_config(settings.config)  # before the heavy imports: a bad config fails fast
     return process.run(config, settings)
 

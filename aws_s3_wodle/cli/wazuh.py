@@ -41,7 +41,8 @@ WHERE = "<Wazuh command line>"
 
 # Our own settings a wrapper may add to the manager's flags (the manager itself never passes them).
 OWN_SETTINGS = ("wazuh_path", "socket", "output", "state_dir", "engine_retry", "batch_size", "sqs_wait", "keep_nulls",
-                "parallel_objects", "convert_threads", "metrics_file")
+                "parallel_objects", "convert_threads", "metrics_file", "max_event_bytes", "max_object_bytes",
+                "max_compression_ratio", "max_columns", "record_max_bytes", "record_files")
 
 
 @dataclass(frozen=True)

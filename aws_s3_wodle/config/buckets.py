@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Optional
 
 from aws_s3_wodle.config.access import AwsAccess
+from aws_s3_wodle.config.datepath import DatePath, has_variables
 from aws_s3_wodle.config.options import AWS_REGION, Location, matching, option, parse_yes_no
 from aws_s3_wodle.config.discard import DiscardRule, parse_discard_regex
 
@@ -25,10 +26,11 @@ def parse_bucket_name(text: str) -> str:
     return text
 
 
-def parse_account_ids(text: str) -> tuple[str, ...]:
+def _account_ids(text: str) -> tuple[str, ...]:
     ids = tuple(a.strip() for a in text.split(",") if a.strip())
     if not ids or not all(re.fullmatch(r"\d{12}", a) for a in ids):
-        raise ValueError("use 12-digit AWS account ids separated by commas, e.g. '123456789012,210987654321'")
+        raise ValueError("use 12-digit AWS account ids separated by commas, e.g. '123456789012,210987654321', "
+                         "or '*' for every account")
     return ids
 
 
@@ -50,6 +52,28 @@ def parse_key_prefix(text: str) -> str:
     if not value or re.search(r"[{}^%`\[\]'\"<>~#|\s]", value):
         raise ValueError("use an S3 key prefix without spaces, quotes or any of {}^%`[]<>~#|, e.g. 'trails/main'")
     return value + "/"
+
+
+def parse_path(text: str) -> str:
+    """<path>: a key prefix, or one with date variables (config/datepath.py), kept in its normal form."""
+    if has_variables(text):
+        DatePath.parse(text)  # its errors say what to write
+        return text.replace("\\", "/")
+    if "*" in text.replace("\\", "/").strip("/").split("/"):
+        raise ValueError("'*' is not a folder name: every account folder is read when <aws_account_id> is absent "
+                         "or '*'; put the folder before AWSLogs/ (e.g. a Control Tower 'o-a1b2c3d4e5') in <path>")
+    return parse_key_prefix(text)
+
+
+# bucket types whose <path> may hold date variables: keys not dated by AWS under AWSLogs/
+DATED_PATH_TYPES = ("custom", "guardduty", "waf")
+
+
+def parse_account_ids(text: str) -> tuple[str, ...]:
+    """12-digit ids separated by commas, or '*' (Control Tower's way to say every account): ()."""
+    if text.strip() == "*":
+        return ()
+    return _account_ids(text)
 
 
 def parse_log_date(text: str) -> dt.date:
@@ -75,8 +99,9 @@ class BucketConfig(AwsAccess):
 
     name: str = option(parse_bucket_name, required=True, default="", help="Name of the S3 bucket holding the logs.")
     aws_account_id: Optional[tuple] = option(
-        parse_account_ids, help="Comma-separated account ids to read under AWSLogs/; all accounts found there "
-                                "when absent (not for custom, server_access, cisco_umbrella).")
+        parse_account_ids, help="Comma-separated account ids to read under AWSLogs/ (and, for server_access, "
+                                "in date-partitioned keys); all accounts found there when absent or `*` "
+                                "(not for custom and cisco_umbrella).")
     aws_organization_id: Optional[str] = option(
         parse_organization_id, help="Organization id of an organization trail (AWSLogs/<org-id>/<account>/...); "
                                     "without it, organization folders found under AWSLogs/ are read too.")
@@ -84,9 +109,14 @@ class BucketConfig(AwsAccess):
                                                    "aws.log_info.aws_account_alias.")
     regions: Optional[tuple] = option(parse_regions, help="Comma-separated regions to read; all regions found "
                                                           "in the bucket when absent.")
-    path: Optional[str] = option(parse_key_prefix, help="Key prefix before AWSLogs/ (the trail's or the "
-                                                          "log delivery's prefix); for custom, server_access and "
-                                                          "cisco_umbrella the folder holding the logs.")
+    path: Optional[str] = option(
+        parse_path, help="Key prefix before AWSLogs/ (the trail's or the log delivery's prefix); for custom, "
+                         "server_access and cisco_umbrella the folder holding the logs. For custom, guardduty and "
+                         "waf it may hold date variables between double slashes, read one day at a time: "
+                         "`//YYYY//` year, `//mm//` `//m//` month with and without leading zero, `//dd//` `//d//` "
+                         "day, `//HH//` `//H//` hour, `//MM//` `//M//` minute (`mm` is the month, `MM` the "
+                         "minute), e.g. `logs///YYYY///mm///dd//` for logs/2026/01/05/; `year=///YYYY//` is "
+                         "the Hive folder year=2026.")
     path_suffix: Optional[str] = option(parse_key_prefix, help="Key prefix after AWSLogs/ (some deliveries add "
                                                                  "one before the account folders).")
     only_logs_after: Optional[dt.date] = option(
@@ -109,6 +139,9 @@ class BucketConfig(AwsAccess):
 
     def validate(self) -> None:
         super().validate()
+        if self.path and has_variables(self.path) and self.kind not in DATED_PATH_TYPES:
+            raise ValueError(f"<path> has date variables, which are for {', '.join(DATED_PATH_TYPES)} only: "
+                             f"{self.kind} keys are dated by AWS, give the prefix before them (e.g. 'trails')")
         if self.kind == "cisco_umbrella" and not re.search(r"(^|/)(dnslogs|proxylogs|iplogs)/$", self.path or ""):
             raise ValueError("needs <path> ending in the Cisco Umbrella log folder, dnslogs, proxylogs or iplogs "
                              "(e.g. 'dnslogs'), so its records get the right field names")

@@ -78,6 +78,18 @@ def abortable(batches: Iterator[T], abort: threading.Event) -> Iterator[T]:
             close()  # the read-ahead thread stops now, not when the garbage collector finds it
 
 
+def pipelined_decoder(decoder: Any, abort: threading.Event, depth: int = DEFAULT_DEPTH) -> Any:
+    """`decoder` for a run with several objects in flight: each object decoded in its own read-ahead thread,
+    at most `depth` batches ahead of its sender, one object decoding at a time, all of them stopping at
+    `abort`. Built once, before the engine: the engine's decoder never changes after construction."""
+    from aws_s3_wodle.platform.threads import prefetched
+    gate = threading.Semaphore(1)
+
+    def decode(spool: Any, ref: ObjectRef) -> Iterator[Any]:
+        return abortable(prefetched(one_at_a_time(decoder(spool, ref), gate, abort), depth), abort)
+    return decode
+
+
 class OneBatchAtATime:
     """The sink, shared by the objects in flight: one batch at a time, and none once the run is aborted.
 
@@ -130,13 +142,13 @@ class ObjectPipeline(Generic[R]):
     def __init__(self, objects: int, deliver: Callable[[ObjectRef], R],
                  settle: Callable[[Any, List[Tuple[ObjectRef, R]]], bool], *,
                  stop: Optional[threading.Event] = None, failed: Optional[Callable[[R], bool]] = None,
-                 halt_on_failure: bool = False) -> None:
+                 halt_on_failure: bool = False, abort: Optional[threading.Event] = None) -> None:
         self.objects = max(1, objects)
         self.deliver, self.settle = deliver, settle
         self.stop = stop or threading.Event()
         self.is_failure: Callable[[R], bool] = failed or (lambda result: False)
         self.halt_on_failure = halt_on_failure
-        self.abort = threading.Event()
+        self.abort = abort or threading.Event()  # shared with the engine's wrappers (pipelined_decoder, OneBatchAtATime)
         self.fatal: Optional[BaseException] = None
         self.failed = False         # some message could not be settled as delivered
         self.gave_up = False        # halt_on_failure, and an object failed (or the caller said so: give_up)

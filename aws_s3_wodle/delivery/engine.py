@@ -1,17 +1,19 @@
-"""One object from S3 to the sink, at least once and, on this host, at most once.
+"""The one delivery engine: one object from S3 to the sink, at least once and, on this host, at most once.
 
-`ObjectDelivery.deliver(ref)` is the whole life of one object, in order:
-  1. already delivered (delivered.py)?  -> nothing sent, Outcome(skipped)
-  2. download (fetch.py: retries, resume, length check)
-  3. decode batch by batch, skip the events a previous attempt already handed to the sink
-  4. send each batch; after the sink accepted it, record the progress (the checkpoint hook)
-  5. mark delivered (only then may the caller acknowledge the message)
-Failures come back as an Outcome with their class (dispositions.py), never as an exception, except
-the two that must end the run: SinkError (the engine does not take events) and Interrupted (stop asked).
-In both cases the progress recorded so far stands, so the next attempt resumes after the last batch
-the sink accepted. This is the unit a pipelined run can call for several objects at once; two calls
-for the same object (notified twice) take turns, so the second finds it delivered instead of sending
-it again beside the first.
+Every source (SQS subscribers, bucket listings, the services to come) names objects and acknowledges
+them; this engine does everything between. `ObjectDelivery.deliver(ref)` is the whole life of one object:
+  1. already delivered (the checkpoint store, checkpoints.py)?  -> nothing sent, Outcome(skipped)
+  2. download (fetch.py: retries, resume, length check; a stop ends it within a second or so)
+  3. decode batch by batch (the source's seams.Decoder), skip the events an earlier attempt already
+     handed to the sink (positions count events: a decoder is deterministic)
+  4. send each batch; after the sink accepted it, save the progress (the checkpoint)
+  5. mark delivered (only then may the source acknowledge: delete the message, record the listing row)
+Failures come back as an Outcome with their class (outcome.py: missing, denied, throttled, corrupt),
+never as an exception, except the two that must end the run: SinkError (the engine does not take
+events) and Interrupted (stop asked, during the download or between batches). In both cases the
+progress saved so far stands, so the next attempt resumes after the last batch the sink accepted.
+This is the unit a pipelined run calls for several objects at once; two calls for the same object
+(notified twice) take turns, so the second finds it delivered instead of sending it again beside the first.
 """
 from __future__ import annotations
 
@@ -20,32 +22,37 @@ import threading
 from contextlib import contextmanager
 from typing import Any, BinaryIO, Iterator, Optional
 
+from aws_s3_wodle.decode.errors import DecodeError
 from aws_s3_wodle.delivery.checkpoints import NoStore
-from aws_s3_wodle.seams import Decoder, ObjectId, ObjectRef, Sink, as_batch
-from aws_s3_wodle.delivery.outcome import CORRUPT, THROTTLED, Outcome, class_of
-from aws_s3_wodle.errors import ObjectError, WodleError
+from aws_s3_wodle.decode.limits import LimitExceeded
 from aws_s3_wodle.delivery.fetch import download
-from aws_s3_wodle.decode.formats import DecodeError
+from aws_s3_wodle.delivery.outcome import CORRUPT, REFUSED, Interrupted, Outcome, class_of
+from aws_s3_wodle.errors import ObjectError
 from aws_s3_wodle.observe.stats import RunStats
+from aws_s3_wodle.seams import CheckpointStore, Decoder, ObjectId, ObjectRef, Sink, as_batch
 
 log = logging.getLogger("aws-s3-wodle")
 
-
-
-class Interrupted(WodleError):
-    """A stop was requested mid-object: its progress is kept and its message released for a later run."""
-
-    exit_code = 130
+__all__ = ["Interrupted", "ObjectDelivery"]
 
 
 class ObjectDelivery:
-    def __init__(self, s3: Any, decoder: Decoder, sink: Sink, stats: RunStats, *, store: Any = None,
-                 stop: Optional[threading.Event] = None, spool_dir: Optional[str] = None) -> None:
+    """Delivers objects with one decoder to one sink, checkpointing in one store; counts into one RunStats.
+
+    The decoder and the sink are final once built: a run that needs them wrapped (the pipelined run:
+    concurrency.py) builds the engine with the wrapped ones. `redeliver` (a bucket block's --reparse)
+    sends objects again whatever the store says, from their first event.
+    """
+
+    def __init__(self, s3: Any, decoder: Decoder, sink: Sink, stats: RunStats, *,
+                 store: Optional[CheckpointStore] = None, stop: Optional[threading.Event] = None,
+                 spool_dir: Optional[str] = None, redeliver: bool = False) -> None:
         self.s3, self.decoder, self.sink, self.stats = s3, decoder, sink, stats
         self.counting = threading.Lock()  # deliver() may run in several threads; the counters are shared
-        self.store = store or NoStore()
+        self.store: CheckpointStore = store or NoStore()
         self.stop = stop or threading.Event()
         self.spool_dir = spool_dir
+        self.redeliver = redeliver
         self.delivering: set[tuple[str, str]] = set()  # (bucket, key) of the objects being delivered now
         self.turns = threading.Condition()
 
@@ -70,21 +77,22 @@ class ObjectDelivery:
 
     def _deliver(self, ref: ObjectRef) -> Outcome:
         oid = ObjectId.of(ref)
-        if oid and self.store.is_delivered(oid):
+        if oid and self._delivered(oid):
             return self._skip(ref)
         log.debug("Fetching %s", ref)
         try:
-            fetched = download(self.s3, ref, self.spool_dir, stop=self.stop)
+            fetched = download(self.s3, ref, self.spool_dir, stop=self.stop)  # Interrupted when stopped
         except ObjectError as exc:
-            if self.stop.is_set() and class_of(exc.kind) is THROTTLED:  # its retries were cut short by the stop
-                raise Interrupted(f"stopped while downloading {ref}; it is tried again on the next run") from None
             return Outcome(False, class_of(exc.kind), exc.reason)
         with fetched:
             if oid is None:
                 oid = ObjectId.of(ref, fetched.etag, fetched.version_id)
-                if oid and self.store.is_delivered(oid):
+                if oid and self._delivered(oid):
                     return self._skip(ref)
             return self._send(ref, oid, fetched.file)
+
+    def _delivered(self, oid: ObjectId) -> bool:
+        return not self.redeliver and self.store.is_delivered(oid)
 
     def _count(self, **amounts: int) -> None:
         with self.counting:
@@ -97,7 +105,7 @@ class ObjectDelivery:
         return Outcome(True, skipped=True)
 
     def _send(self, ref: ObjectRef, oid: Optional[ObjectId], spool: BinaryIO) -> Outcome:
-        resume = self.store.resume_point(oid) if oid else 0
+        resume = self.store.resume_point(oid) if oid and not self.redeliver else 0
         if resume:
             log.info("Resuming %s after the %d events already delivered", ref, resume)
             self._count(resumed=1)
@@ -126,12 +134,13 @@ class ObjectDelivery:
                 if oid:
                     self.store.save_progress(oid, position)  # the checkpoint: at most this batch is resent
         except DecodeError as exc:
-            return Outcome(False, CORRUPT, f"cannot decode after {position} events: {exc}")
+            cls = REFUSED if isinstance(exc, LimitExceeded) else CORRUPT
+            return Outcome(False, cls, f"cannot decode after {position} events: {exc}", events=sent)
         finally:
             self._count(in_flight_events=-sent, events=sent, bytes=sent_bytes, oversized=oversized,
                         discarded=discarded)
             if oversized:
-                log.error("%d events of %s are over the engine's datagram limit: not sent, recorded whole in %s",
+                log.error("%d events of %s are over the engine's datagram limit: not sent, recorded (head, size, sha256) in %s",
                           oversized, ref, recorded_in)
             close = getattr(batches, "close", None)
             if close is not None:
@@ -143,4 +152,4 @@ class ObjectDelivery:
             self.store.mark_delivered(oid, position)
         self._count(objects=1)
         log.debug("Delivered %d events of %s", sent, ref)
-        return Outcome(True)
+        return Outcome(True, events=sent)

@@ -7,6 +7,10 @@ attempts, exponential backoff); on top of that a transient failure gets `attempt
 backoff, so a burst of throttling costs time, not objects. Everything is bounded: at most
 `attempts` x botocore's attempts GETs per object and run. Permanent errors (missing, denied) are not
 retried. The ETag and version S3 answered with are kept: they identify the object for deduplication.
+
+A stop (SIGTERM) ends a download within a second or so, wherever it is: in a retry's backoff, between
+two chunks, or blocked on a stalled connection (a watcher shuts the socket's reading side, which wakes
+the read). The download then raises `Interrupted`; nothing of the object was sent, so nothing is lost.
 """
 from __future__ import annotations
 
@@ -14,14 +18,17 @@ import logging
 import random
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Optional
 
+from contextlib import contextmanager
+from typing import Iterator
+
 from botocore.exceptions import BotoCoreError, ClientError
 
-from aws_s3_wodle.delivery.outcome import THROTTLED, classify_s3_error, object_error
+from aws_s3_wodle.delivery.outcome import THROTTLED, Interrupted, classify_s3_error, object_error
 from aws_s3_wodle.errors import ObjectError
+from aws_s3_wodle.platform.aws_errors import error_code
 from aws_s3_wodle.seams import ObjectRef
 
 log = logging.getLogger("aws-s3-wodle")
@@ -30,6 +37,7 @@ CHUNK = 1 << 20
 ATTEMPTS = 3          # our tries per object (each is botocore's own up to 5 attempts)
 RESUMES = 5           # broken streams resumed per try
 BACKOFF = 1.0         # seconds before our 2nd try, doubled after each (with jitter)
+STOP_POLL = 0.25      # seconds between two looks at the stop flag while a download streams
 
 
 @dataclass
@@ -58,16 +66,25 @@ class _Changed(Exception):
 
 def download(s3: Any, ref: ObjectRef, spool_dir: Optional[str] = None, *, attempts: int = ATTEMPTS,
              backoff: float = BACKOFF, stop: Optional[threading.Event] = None) -> Download:
-    """Download ref to a temporary file; raises ObjectError (kind from dispositions) when it cannot."""
+    """Download ref to a temporary file; raises ObjectError (kind from outcome.py) when it cannot, and
+    Interrupted when `stop` is set meanwhile."""
+    stop = stop or threading.Event()
     last: Optional[BaseException] = None
     for attempt in range(1, attempts + 1):
+        if stop.is_set():
+            raise Interrupted(f"stopped while downloading {ref}; it is read again on the next run")
         spool = tempfile.TemporaryFile(dir=spool_dir)
         try:
-            size, etag, version = _get(s3, ref, spool)
+            size, etag, version = _get(s3, ref, spool, stop)
             spool.seek(0)
             return Download(spool, size, etag, version, attempt)
+        except Interrupted:
+            spool.close()
+            raise
         except (ClientError, BotoCoreError, OSError, _Changed) as exc:
             spool.close()
+            if stop.is_set():  # the watcher cut the stream, or the stop came during a failing call
+                raise Interrupted(f"stopped while downloading {ref}; it is read again on the next run") from None
             cls, _ = classify_s3_error(exc)
             if cls is not THROTTLED:
                 raise object_error(ref.bucket, ref.key, exc) from None
@@ -75,15 +92,39 @@ def download(s3: Any, ref: ObjectRef, spool_dir: Optional[str] = None, *, attemp
         if attempt < attempts:
             delay = backoff * 2 ** (attempt - 1) * (0.5 + random.random() / 2)
             log.debug("Download of %s failed (%s); trying again in %.1f s", ref, _short(last), delay)
-            if stop is None:
-                time.sleep(delay)
-            elif stop.wait(delay):
-                break
+            if stop.wait(delay):
+                raise Interrupted(f"stopped while downloading {ref} (waiting to try again); it is read again "
+                                  "on the next run")
     assert last is not None
     raise object_error(ref.bucket, ref.key, last, what=f"download failed {attempts} times,") from None
 
 
-def _get(s3: Any, ref: ObjectRef, spool: BinaryIO) -> tuple[int, Optional[str], Optional[str]]:
+@contextmanager
+def _cut_on_stop(body: Any, stop: threading.Event) -> Iterator[None]:
+    """While the body streams, a watcher shuts its socket's reading side once `stop` is set: a read blocked
+    on a stalled connection returns at once instead of after the read timeout."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(STOP_POLL):
+            if stop.is_set():
+                raw = getattr(body, "_raw_stream", None)
+                try:
+                    raw.shutdown()  # urllib3 >= 2.3: shuts the socket for reading, from any thread
+                except Exception:  # noqa: BLE001 - an older urllib3 or a released connection: the chunk loop stops
+                    pass
+                return
+
+    watcher = threading.Thread(target=watch, name="aws-s3-wodle-download-stop", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
+def _get(s3: Any, ref: ObjectRef, spool: BinaryIO,
+         stop: threading.Event) -> tuple[int, Optional[str], Optional[str]]:
     """Stream the object to spool, resuming broken streams with Range; returns (size, etag, version)."""
     args: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
     if ref.version_id:
@@ -95,17 +136,22 @@ def _get(s3: Any, ref: ObjectRef, spool: BinaryIO) -> tuple[int, Optional[str], 
     for resume in range(RESUMES + 1):
         body = response["Body"]
         try:
-            while True:
-                chunk = body.read(CHUNK)
-                if not chunk:
-                    break
-                spool.write(chunk)
-                written += len(chunk)
+            with _cut_on_stop(body, stop):
+                while not stop.is_set():
+                    chunk = body.read(CHUNK)
+                    if not chunk:
+                        break
+                    spool.write(chunk)
+                    written += len(chunk)
         except (BotoCoreError, OSError, ValueError) as exc:
             # urllib3's ProtocolError / IncompleteRead arrive as botocore ResponseStreamingError or OSError
-            log.debug("Stream of %s broke after %d bytes (%s); resuming", ref, written, _short(exc))
+            if not stop.is_set():
+                log.debug("Stream of %s broke after %d bytes (%s); resuming", ref, written, _short(exc))
         finally:
             body.close()
+        if stop.is_set():
+            raise Interrupted(f"stopped while downloading {ref} ({written} of {size} bytes read); it is read "
+                              "again on the next run")
         if written >= size >= 0:
             break
         if resume == RESUMES:
@@ -117,7 +163,7 @@ def _get(s3: Any, ref: ObjectRef, spool: BinaryIO) -> tuple[int, Optional[str], 
         try:
             response = s3.get_object(**ranged)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "InvalidRange", "416"):
+            if error_code(exc) in ("PreconditionFailed", "412", "InvalidRange", "416"):
                 raise _Changed(f"{ref} changed during the download") from None
             raise
     if written != size:
@@ -129,9 +175,4 @@ def _short(exc: Optional[BaseException]) -> str:
     return f"{type(exc).__name__}: {str(exc)[:160]}" if exc else ""
 
 
-def fetch_object(s3: Any, ref: ObjectRef, spool_dir: Optional[str] = None) -> BinaryIO:
-    """Download ref to a temporary file (deleted when closed) and return it rewound."""
-    return download(s3, ref, spool_dir).file
-
-
-__all__ = ["Download", "download", "fetch_object", "ObjectError"]
+__all__ = ["Download", "Interrupted", "download", "ObjectError"]

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError
 
-from aws_s3_wodle.errors import ObjectError
+from aws_s3_wodle.errors import ObjectError, WodleError
+from aws_s3_wodle.platform.aws_errors import aws_error, is_transient
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,14 @@ DENIED = FailureClass("denied", "access denied", True)
 THROTTLED = FailureClass("throttled", "throttling or server error (retries exhausted)", False)
 CORRUPT = FailureClass("corrupt", "corrupt or truncated object", True)
 UNPARSEABLE = FailureClass("notification", "unparseable notification", True)
+# An object that would cost the host more than a limit allows (decode.limits.LimitExceeded: a 1 GB value, a
+# compression bomb, 100k columns). Apart from "corrupt": the bytes may be well formed, and the fix may be a
+# flag (the reason names it) rather than the object's writer.
+REFUSED = FailureClass("refused", "refused by a limit", True)
 # An event too big for the engine is not a failure of its object: the sink records it whole
 # (sinks.OversizeRecorder), the object is delivered, and the run counts it apart ("oversized").
 
-CLASSES = {c.name: c for c in (MISSING, DENIED, THROTTLED, CORRUPT, UNPARSEABLE)}
+CLASSES = {c.name: c for c in (MISSING, DENIED, THROTTLED, CORRUPT, UNPARSEABLE, REFUSED)}
 
 
 def class_of(kind: str) -> FailureClass:
@@ -59,11 +64,9 @@ _HINTS = {
 
 def classify_s3_error(exc: BaseException) -> tuple[FailureClass, str]:
     """An S3 GET error (after botocore's own retries) -> its class and a one-line reason with a hint."""
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        code = str(err.get("Code", ""))
-        message = str(err.get("Message") or "")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+    parsed = aws_error(exc)
+    if parsed is not None:
+        code, message, status = parsed.code, parsed.message, parsed.status or "?"
         named = {"404": "NoSuchKey", "403": "AccessDenied"}.get(code, code)  # HEAD answers without a body
         cls = _S3_CODES.get(code, THROTTLED)
         if cls is DENIED:
@@ -84,18 +87,11 @@ def object_error(bucket: str, key: str, exc: BaseException, what: str = "downloa
     return ObjectError(bucket, key, f"{what} with {reason}", kind=cls.name)
 
 
-# SQS error codes that mean "try again later" rather than "you are not allowed / it does not exist".
-_SQS_TRANSIENT = {"InternalError", "InternalFailure", "ServiceUnavailable", "RequestThrottled", "ThrottlingException",
-                  "Throttling", "KmsThrottled", "OverLimit", "SlowDown", "RequestTimeout", "ExpiredToken"}
+class Interrupted(WodleError):
+    """A stop was requested mid-object (during its download or between its batches): its progress is kept,
+    and its source hands it back (message released, listing cursor not moved) for a later run."""
 
-
-def is_transient(exc: BaseException) -> bool:
-    """True for errors that may pass on a later try (throttling, 5xx, network), False for refusals."""
-    if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return code in _SQS_TRANSIENT or code.endswith("Throttled") or int(status) >= 500
-    return isinstance(exc, (BotoCoreError, OSError))
+    exit_code = 130
 
 
 @dataclass
@@ -106,3 +102,8 @@ class Outcome:
     failure: Optional[FailureClass] = None
     reason: str = ""
     skipped: bool = False  # already delivered before: nothing sent
+    events: int = 0        # events the sink accepted for this object in this delivery
+
+
+__all__ = ["CLASSES", "CORRUPT", "DENIED", "FailureClass", "Interrupted", "MISSING", "Outcome", "THROTTLED",
+           "UNPARSEABLE", "class_of", "classify_s3_error", "is_transient", "object_error"]

@@ -6,7 +6,11 @@ GuardDuty JSON lines, Config history files, ALB/NLB/CLB access logs, S3 server a
 Umbrella DNS CSV and custom JSON lines, over several days, accounts and regions, and an organization
 trail. Each object keeps the ids of its records, and `event_id` finds that id in a delivered event, so
 a test or the demo can count every record that arrived. Keys are built here from AWS's documentation,
-independently of the wodle's own layout table, so the two check each other.
+independently of the wodle's own layout table, so the two check each other. Besides each type's default
+layout: VPC flow logs with Hive-compatible prefixes and per-hour partitions (`hive=`, `per_hour=`), S3
+server access logs with date-based partitioning (`partitioned=`), custom logs under a dated folder given
+as a strftime format (`dated="app/year=%Y/month=%m/day=%d/hour=%H/"`), and any object encrypted with
+SSE-KMS (`kms_key=` from `BucketLab.kms_key()`).
 """
 from __future__ import annotations
 
@@ -78,7 +82,9 @@ def event_id(kind: str, event: dict) -> str:
         return aws["resourceId"]
     if kind in ("guardduty", "custom"):
         return aws["id"]
-    if kind in ("alb", "clb", "nlb"):
+    if kind == "clb":
+        return aws["client_port"]  # Wazuh's CLB events keep "ip:port" in client_port
+    if kind in ("alb", "nlb"):
         return f"{aws['client_ip']}:{aws['client_port']}"
     if kind == "server_access":
         return aws["request_id"]
@@ -112,15 +118,18 @@ class BucketLab:
 
     def add(self, kind: str, *, day: dt.date, account: str = ACCOUNTS[0], region: str = REGIONS[0], records: int = 5,
             path: str = "", organization: Optional[str] = None, custom_format: bool = False,
-            acl: str = "lab-web-acl", umbrella: str = "dnslogs") -> LabObject:
-        """Generate and upload one object as the service would write it; returns what it holds."""
+            acl: str = "lab-web-acl", umbrella: str = "dnslogs", kms_key: Optional[str] = None,
+            **layout: Any) -> LabObject:
+        """Generate and upload one object as the service would write it; returns what it holds. `layout`:
+        the maker's layout options (hive=, per_hour=, partitioned=, dated=; see the module's docstring)."""
         seqs = [self._next() for _ in range(records)]
         key, body, ids = _MAKERS[kind](self, day=day, account=account, region=region, seqs=seqs, path=path,
                                        organization=organization, custom_format=custom_format, acl=acl,
-                                       umbrella=umbrella)
-        self.client().put_object(Bucket=self.bucket, Key=key, Body=body)
-        obj = LabObject(key, kind, ids, day, account if kind not in ("server_access", "cisco_umbrella", "custom") else "",
-                        region)
+                                       umbrella=umbrella, **layout)
+        sse = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key} if kms_key else {}
+        self.client().put_object(Bucket=self.bucket, Key=key, Body=body, **sse)
+        keeps_account = kind not in ("server_access", "cisco_umbrella", "custom") or layout.get("partitioned")
+        obj = LabObject(key, kind, ids, day, account if keeps_account else "", region)
         self.objects.append(obj)
         return obj
 
@@ -135,6 +144,10 @@ class BucketLab:
                 for region in regions:
                     out.append(self.add(kind, day=day, account=account, region=region, records=records, **kwargs))
         return out
+
+    def kms_key(self) -> str:
+        """A customer managed KMS key (its id) for SSE-KMS objects: the reader's GetObject is the same."""
+        return self.client("kms").create_key(Description="lab logs")["KeyMetadata"]["KeyId"]
 
     def keys(self) -> set[str]:
         s3 = self.client()
@@ -192,7 +205,8 @@ def _cloudtrail(lab: BucketLab, *, day, account, region, seqs, path, organizatio
     return key, _gz(json.dumps({"Records": records}).encode()), ids
 
 
-def _vpcflow(lab: BucketLab, *, day, account, region, seqs, path, organization, custom_format, **_: Any):
+def _vpcflow(lab: BucketLab, *, day, account, region, seqs, path, organization, custom_format, hive: bool = False,
+             per_hour: bool = False, **_: Any):
     lines, ids = [VPC_CUSTOM_HEADER if custom_format else VPC_DEFAULT_HEADER], []
     for seq in seqs:
         src, port = _ip(seq), 1024 + seq % 60000
@@ -207,8 +221,13 @@ def _vpcflow(lab: BucketLab, *, day, account, region, seqs, path, organization, 
             lines.append(f"2 {account} {eni} {src} 10.0.1.5 {port} 443 6 {seq % 9 + 1} {seq * 40} {start} "
                          f"{start + 60} {action} OK")
     t = _stamp(day, seqs[0])
-    key = (f"{_aws_logs(path, organization, account, 'vpcflowlogs', region)}{day:%Y/%m/%d}/"
-           f"{account}_vpcflowlogs_{region}_fl-{secrets.token_hex(8)}_{t:%Y%m%dT%H%M}Z_{secrets.token_hex(4)}.log.gz")
+    if hive:  # AWS's "Hive-compatible S3 prefix" option (and "per-hour partitions")
+        folder = (f"{path}AWSLogs/aws-account-id={account}/aws-service=vpcflowlogs/aws-region={region}/"
+                  f"year={day:%Y}/month={day:%m}/day={day:%d}/{f'hour={t:%H}/' if per_hour else ''}")
+    else:
+        folder = (f"{_aws_logs(path, organization, account, 'vpcflowlogs', region)}{day:%Y/%m/%d}/"
+                  f"{f'{t:%H}/' if per_hour else ''}")
+    key = f"{folder}{account}_vpcflowlogs_{region}_fl-{secrets.token_hex(8)}_{t:%Y%m%dT%H%M}Z_{secrets.token_hex(4)}.log.gz"
     return key, _gz(_text(lines)), ids
 
 
@@ -322,7 +341,9 @@ def _clb_line(t: dt.datetime, client: str, port: int, seq: int, **_: str) -> str
             f'200 200 0 29 "GET http://www.example.com:80/{seq} HTTP/1.1" "curl/7.38.0" - -')
 
 
-def _server_access(lab: BucketLab, *, day, seqs, path, **_: Any):
+def _server_access(lab: BucketLab, *, day, seqs, path, account, region, partitioned: Optional[str] = None,
+                   **_: Any):
+    """`partitioned`: the source bucket's name, for AWS's date-based partitioning of the log keys."""
     lines, ids = [], []
     owner = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
     for seq in seqs:
@@ -334,7 +355,8 @@ def _server_access(lab: BucketLab, *, day, seqs, path, **_: Any):
                      f'70 10 "-" "Mozilla/5.0 (X11; Linux x86_64)" - s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkF= '
                      f'SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader lab-website.s3.us-east-1.amazonaws.com TLSv1.2 - -')
     t = _stamp(day, seqs[0])
-    return f"{path}{t:%Y-%m-%d-%H-%M-%S}-{secrets.token_hex(8).upper()}", _text(lines), ids
+    folder = f"{path}{account}/{region}/{partitioned}/{day:%Y/%m/%d}/" if partitioned else path
+    return f"{folder}{t:%Y-%m-%d-%H-%M-%S}-{secrets.token_hex(8).upper()}", _text(lines), ids
 
 
 def _cisco_umbrella(lab: BucketLab, *, day, seqs, path, umbrella, **_: Any):
@@ -352,14 +374,16 @@ def _cisco_umbrella(lab: BucketLab, *, day, seqs, path, umbrella, **_: Any):
     return key, _gz(out.getvalue().encode()), ids
 
 
-def _custom(lab: BucketLab, *, day, seqs, path, **_: Any):
+def _custom(lab: BucketLab, *, day, seqs, path, dated: Optional[str] = None, **_: Any):
+    """`dated`: the folder after `path` as a strftime format of the object's first record time."""
     lines, ids = [], []
     for seq in seqs:
         rid = f"app-{seq}"
         ids.append(rid)
         lines.append(json.dumps({"id": rid, "time": _iso(_stamp(day, seq)), "app": "billing", "level": "warning",
                                  "source": "billing-api", "message": f"payment {seq} retried", "tags": ["pci"]}))
-    return f"{path}{day:%Y/%m/%d}/billing-{uuid.uuid4()}.json.gz", _gz(_text(lines)), ids
+    folder = _stamp(day, seqs[0]).strftime(dated) if dated else f"{day:%Y/%m/%d}/"
+    return f"{path}{folder}billing-{uuid.uuid4()}.json.gz", _gz(_text(lines)), ids
 
 
 _MAKERS: dict[str, Callable[..., tuple[str, bytes, list[str]]]] = {
@@ -377,8 +401,10 @@ def demo_blocks(lab_by_kind: dict[str, "BucketLab"], since: dt.date) -> str:
     blocks = []
     for kind, lab in lab_by_kind.items():
         spec = {"type": kind, "name": lab.bucket, "only_logs_after": format_log_date(since)}
-        if kind in ("server_access", "custom"):
+        if kind == "server_access":
             spec["path"] = "logs"
+        elif kind == "custom":
+            spec["path"] = "logs///YYYY///mm///dd//"  # date variables: read one day at a time
         elif kind == "cisco_umbrella":
             spec["path"] = "umbrella/dnslogs"
         blocks.append(spec)
@@ -386,12 +412,18 @@ def demo_blocks(lab_by_kind: dict[str, "BucketLab"], since: dt.date) -> str:
 
 
 def build_all(endpoint: str, *, days: int = 3, records: int = 5) -> dict[str, "BucketLab"]:
-    """One bucket per type, filled over `days` days, both lab accounts and regions (and an organization trail)."""
+    """One bucket per type, filled over `days` days, both lab accounts and regions (and an organization trail);
+    VPC flow logs also in Hive-compatible hourly folders, server access logs also date-partitioned, and
+    the custom logs encrypted with SSE-KMS."""
     labs = {}
     for kind in KINDS:
         lab = BucketLab(endpoint).create()
-        if kind in ("server_access", "custom"):
+        if kind == "custom":
+            lab.populate(kind, days=days, accounts=[""], regions=[""], records=records, path="logs/",
+                         kms_key=lab.kms_key())
+        elif kind == "server_access":
             lab.populate(kind, days=days, accounts=[""], regions=[""], records=records, path="logs/")
+            lab.populate(kind, days=days, regions=REGIONS[:1], records=records, path="logs/", partitioned="lab-website")
         elif kind == "cisco_umbrella":
             lab.populate(kind, days=days, accounts=[""], regions=[""], records=records, path="umbrella/")
         else:
@@ -400,5 +432,6 @@ def build_all(endpoint: str, *, days: int = 3, records: int = 5) -> dict[str, "B
             lab.populate(kind, days=days, records=records, organization=ORGANIZATION, accounts=("333333333333",))
         if kind == "vpcflow":
             lab.populate(kind, days=days, records=records, custom_format=True, accounts=ACCOUNTS[:1])
+            lab.populate(kind, days=days, records=records, accounts=("444444444444",), hive=True, per_hour=True)
         labs[kind] = lab
     return labs

@@ -13,7 +13,7 @@ operation name (`GetObject`, `HeadObject`, ...) and their object key. A Fault ma
 or operation (a regular expression), S3 key, request parameters; it fires on the first `times` matching
 calls, or on a `share` of them spread evenly (0.25 = every 4th: the same count whatever the timing of
 the client's threads), and either answers with an AWS error or forwards the call and cuts the response
-body half-way (`truncate`: a broken download).
+body half-way (`truncate`: a broken download), or stall it half-way for a while (`stall`: a slow download).
 
 With `session_seconds`, it also plays STS's clock: every AssumeRole answer expires that many seconds
 after it was issued, and a request signed with expired keys is refused with ExpiredToken, as AWS does.
@@ -57,6 +57,7 @@ class Fault:
     key: Optional[str] = None          # S3 object key substring
     share: Optional[float] = None      # fail this share of the matching calls, spread evenly
     truncate: bool = False             # forward, then cut the body at half and drop the connection
+    stall: float = 0.0                 # forward, send half the body, wait this many seconds, then the rest
     hits: int = 0                      # calls spoiled
     matched: int = 0                   # calls that matched (the base of `share`)
 
@@ -362,7 +363,7 @@ class _Handler(BaseHTTPRequestHandler):
         delay = self.owner.latency.of(call.service)
         if delay:
             time.sleep(delay)  # the request's round trip (Latency); this connection's thread only
-        if fault is not None and not fault.truncate:
+        if fault is not None and not fault.truncate and not fault.stall:
             payload, headers = error_response(fault, protocol, call.service)
             self._reply(fault.status, list(headers.items()), payload)
             return
@@ -371,10 +372,14 @@ class _Handler(BaseHTTPRequestHandler):
         call.upstream_seconds = time.perf_counter() - started
         if call.service == "sts" and call.action == "AssumeRole" and status == 200:
             payload = self.owner._issued(payload)
+        if fault is not None and fault.stall:
+            self._reply(status, headers, payload, stall=fault.stall)
+            return
         cut = len(payload) // 2 if fault is not None and len(payload) > 1 else None
         self._reply(status, headers, payload, cut)
 
-    def _reply(self, status: int, headers: list, payload: bytes, cut: Optional[int] = None) -> None:
+    def _reply(self, status: int, headers: list, payload: bytes, cut: Optional[int] = None,
+               stall: float = 0.0) -> None:
         self.send_response_only(status)
         length = str(len(payload))
         for k, v in headers:
@@ -384,7 +389,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(k, v)
         self.send_header("Content-Length", length)
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command != "HEAD" and stall:
+            half = len(payload) // 2
+            self.wfile.write(payload[:half])
+            self.wfile.flush()
+            time.sleep(stall)  # a stalled connection: the client's read blocks until the rest comes
+            try:
+                self.wfile.write(payload[half:])
+            except OSError:
+                pass  # the client gave up meanwhile
+        elif self.command != "HEAD":
             self.wfile.write(payload if cut is None else payload[:cut])
         self.wfile.flush()
         if cut is not None:

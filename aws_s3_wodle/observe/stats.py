@@ -1,4 +1,8 @@
-"""Per-run counters and the one summary line every run ends with."""
+"""Per-run counters and the one summary line every run ends with, the same for every source.
+
+A source that reads a queue counts messages; one that lists a bucket counts list calls and removals.
+The summary names only what applies: the messages part for a queue, the removals when there were any.
+"""
 from __future__ import annotations
 
 import time
@@ -7,9 +11,14 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 
+QUEUE = "queue"      # a source that receives notifications (SQS subscribers)
+LISTING = "listing"  # a source that lists a bucket (bucket blocks)
+
+
 @dataclass
 class RunStats:
     label: str
+    source: str = QUEUE      # QUEUE or LISTING: which words the summary uses
     messages: int = 0        # SQS messages received (new this run)
     deleted: int = 0         # messages acknowledged (all their objects delivered, or noise)
     objects: int = 0         # objects fully delivered
@@ -22,9 +31,11 @@ class RunStats:
     dead_lettered: int = 0   # messages given up, recorded in the dead-letter file and deleted
     released: int = 0        # messages handed back to the queue at once (not started, or stopped half-way)
     discarded: int = 0       # events dropped by a discard_regex
+    removed: int = 0         # objects deleted from their bucket after delivery (<remove_from_bucket>)
+    list_calls: int = 0      # ListObjectsV2 calls of a bucket listing
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
-    error_classes: Counter = field(default_factory=Counter)  # errors by class (dispositions.py): missing, corrupt...
+    error_classes: Counter = field(default_factory=Counter)  # errors by class (delivery/outcome.py): missing, corrupt...
     in_flight_events: int = 0   # events of the object being delivered, not yet counted in `events` (progress)
     oldest_age: Optional[float] = None  # seconds between sending and acknowledging the oldest message of the run
 
@@ -49,14 +60,19 @@ class RunStats:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self) -> str:
-        extra = f", {self.oversized} oversized events recorded" if self.oversized else ""
-        extra += f", {self.discarded} discarded" if self.discarded else ""
         classes = ", ".join(f"{n} {name}" for name, n in sorted(self.error_classes.items()))
         errors = f"{self.errors} errors" + (f" ({classes})" if classes else "")
-        deleted = ", ".join([f"{self.deleted} deleted"] + [f"{n} {what}" for n, what in (
-            (self.dead_lettered, "dead-lettered"), (self.released, "released")) if n])
-        objects = ", ".join([f"{self.objects} objects"] + [f"{n} {what}" for n, what in (
-            (self.skipped, "already delivered (not resent)"), (self.resumed, "resumed")) if n])
-        return (f"Run of {self.label} done: {self.messages} messages ({deleted}), {objects}, "
-                f"{self.events} events, {self.bytes} bytes, {errors}{extra} in {self.seconds:.2f} s "
-                f"({self.rate:.1f} events/s)")
+        extra = f", {self.oversized} oversized events recorded" if self.oversized else ""
+        if self.discarded:
+            extra += f", {self.discarded} events discarded" if self.source == LISTING else f", {self.discarded} discarded"
+        extra += f", {self.removed} objects removed" if self.removed else ""
+        resumed = f", {self.resumed} resumed" if self.resumed else ""
+        if self.source == LISTING:
+            head = f"{self.objects} objects ({self.skipped} already read){resumed}"
+        else:
+            deleted = ", ".join([f"{self.deleted} deleted"] + [f"{n} {what}" for n, what in (
+                (self.dead_lettered, "dead-lettered"), (self.released, "released")) if n])
+            skipped = f", {self.skipped} already delivered (not resent)" if self.skipped else ""
+            head = f"{self.messages} messages ({deleted}), {self.objects} objects{skipped}{resumed}"
+        return (f"Run of {self.label} done: {head}, {self.events} events, {self.bytes} bytes, {errors}{extra} in "
+                f"{self.seconds:.2f} s ({self.rate:.1f} events/s)")

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from aws_s3_wodle.config.access import AwsAccess
 from aws_s3_wodle.errors import AwsAccessError
+from aws_s3_wodle.platform.aws_errors import describe_client_error
 
 DEFAULT_REGION = "us-east-1"
 # Refresh assumed-role credentials this long before they expire, so no call runs on a dead token.
@@ -58,23 +59,52 @@ class AwsClients:
     def s3(self) -> Any:
         return self.client("s3", self.s3_endpoint)
 
+    @classmethod
+    def of(cls, base: botocore.session.Session, region: str, access: AwsAccess,
+           credentials: Optional[dict] = None) -> "AwsClients":
+        """Clients from a base session, or from temporary credentials (an AssumeRole answer's `Credentials`)."""
+        if credentials is None:
+            session = boto3.Session(botocore_session=base, region_name=region)
+        else:
+            session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                                    aws_secret_access_key=credentials["SecretAccessKey"],
+                                    aws_session_token=credentials["SessionToken"], region_name=region)
+        return cls(session, region, access.service_endpoint)
 
-def describe_client_error(exc: Exception) -> str:
-    """One line with the AWS error code, HTTP status and message: what an operator needs to act."""
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
-        return f"{err.get('Code', 'Error')} (HTTP {status}): {err.get('Message') or exc}"
-    if isinstance(exc, NoCredentialsError):
-        return "no AWS credentials found: set aws_profile, the AWS_* environment variables or an instance role"
-    return str(exc)
+
+def base_session(access: AwsAccess) -> botocore.session.Session:
+    """The standard credential chain, or the block's profile (ProfileNotFound when it does not exist)."""
+    return botocore.session.Session(profile=access.aws_profile) if access.aws_profile else botocore.session.Session()
+
+
+def region_of(base: botocore.session.Session, region: Optional[str] = None) -> str:
+    return region or base.get_config_variable("region") or DEFAULT_REGION
+
+
+def sts_client(base: botocore.session.Session, access: AwsAccess, region: str, **kwargs: Any) -> Any:
+    """STS at the block's <sts_endpoint> when it has one (the S3 endpoint never applies to STS)."""
+    kwargs.setdefault("region_name", region)
+    if access.sts_endpoint:
+        kwargs["endpoint_url"] = access.sts_endpoint
+    return base.create_client("sts", **kwargs)
+
+
+def assume_role_args(access: AwsAccess, name: str = "aws-s3-wodle") -> dict[str, Any]:
+    """AssumeRole's arguments besides RoleArn: a session name naming this host and process, the external
+    id and the duration when configured."""
+    extra: dict[str, Any] = {"RoleSessionName": f"{name}-{socket.gethostname()[:30]}-{os.getpid()}"}
+    if access.external_id:
+        extra["ExternalId"] = access.external_id
+    if access.iam_role_duration:
+        extra["DurationSeconds"] = access.iam_role_duration
+    return extra
 
 
 def make_session(access: AwsAccess, region: Optional[str] = None) -> AwsClients:
     """A session from the standard chain or the profile, wrapped in an auto-refreshing AssumeRole if asked."""
     try:
-        base = botocore.session.Session(profile=access.aws_profile) if access.aws_profile else botocore.session.Session()
-        region = region or base.get_config_variable("region") or DEFAULT_REGION
+        base = base_session(access)
+        region = region_of(base, region)
         if access.iam_role_arn:
             _assume_role(base, access, region)
         elif base.get_credentials() is None:
@@ -91,19 +121,12 @@ def _assume_role(base: botocore.session.Session, access: AwsAccess, region: str)
     source = base.get_credentials()
     if source is None:
         raise NoCredentialsError()
-    extra: dict[str, Any] = {"RoleSessionName": f"aws-s3-wodle-{socket.gethostname()[:30]}-{os.getpid()}"}
-    if access.external_id:
-        extra["ExternalId"] = access.external_id
-    if access.iam_role_duration:
-        extra["DurationSeconds"] = access.iam_role_duration
+    extra = assume_role_args(access)
 
-    def sts_client(service: str, **kwargs: Any) -> Any:
-        kwargs.setdefault("region_name", region)
-        if access.sts_endpoint:
-            kwargs["endpoint_url"] = access.sts_endpoint
-        return base.create_client(service, **kwargs)
+    def make_sts(service: str, **kwargs: Any) -> Any:
+        return sts_client(base, access, region, **kwargs)
 
-    fetcher = AssumeRoleCredentialFetcher(sts_client, source, access.iam_role_arn, extra_args=extra,
+    fetcher = AssumeRoleCredentialFetcher(make_sts, source, access.iam_role_arn, extra_args=extra,
                                           expiry_window_seconds=REFRESH_WINDOW)
     try:
         fetcher.fetch_credentials()  # fail now, with a clear message, rather than on the first S3 call

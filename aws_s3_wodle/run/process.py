@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 from aws_s3_wodle.config.settings import RunSettings
 from aws_s3_wodle.config.wodle import Config
+from aws_s3_wodle.decode.limits import Limits
 from aws_s3_wodle.errors import EXIT_INTERRUPTED, EXIT_OK
 from aws_s3_wodle.seams import Sink
 from aws_s3_wodle.sources.sqs.subscriber import RunOptions
@@ -55,14 +56,15 @@ def _delivery_state_dir(settings: RunSettings) -> Optional[str]:
 
 
 def make_sink(settings: RunSettings) -> Sink:
-    from aws_s3_wodle.sinks import OversizeRecorder
+    from aws_s3_wodle.sinks.recorder import FILE_NAME, OversizeRecorder
     if settings.output:
         from aws_s3_wodle.sinks.jsonl import JsonLinesSink
         return JsonLinesSink(settings.output)
     from aws_s3_wodle.sinks.analysisd import AnalysisdSink, default_socket
     path = settings.socket or default_socket(settings.wazuh_path)
-    return AnalysisdSink(path, OversizeRecorder(state_dir(settings) / "oversized-events.jsonl"),
-                         retry_seconds=settings.engine_retry)
+    recorder = OversizeRecorder(state_dir(settings) / FILE_NAME, max_bytes=settings.record_max_bytes,
+                                keep=settings.record_files)
+    return AnalysisdSink(path, recorder, retry_seconds=settings.engine_retry)
 
 
 def convert_threads(settings: RunSettings) -> int:
@@ -112,7 +114,7 @@ def run(config: Config, settings: RunSettings) -> int:
                              parallel_objects=settings.parallel_objects, skip_on_error=skip_on_error)
         return Context(sink=sink, options=options, stop=stop, batch_size=settings.batch_size,
                        keep_nulls=settings.keep_nulls, state_dir=str(state_dir(settings)), reparse=settings.reparse,
-                       convert_threads=convert_threads(settings), **observers)
+                       convert_threads=convert_threads(settings), limits=Limits.from_settings(settings), **observers)
 
     try:
         if settings.once:

@@ -17,8 +17,9 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, Optional
 
 from aws_s3_wodle.config.buckets import BucketConfig
 from aws_s3_wodle.config.subscribers import BucketsSubscriber, SecurityHubSubscriber, SecurityLakeSubscriber, queue_ref
-from aws_s3_wodle.decode.events import MAX_BATCH, bucket_records, event_batches
+from aws_s3_wodle.decode.events import MAX_BATCH, event_batches, subscriber_expand
 from aws_s3_wodle.decode.formats import iter_records
+from aws_s3_wodle.decode.limits import DEFAULT as DEFAULT_LIMITS, Limits
 from aws_s3_wodle.decode.securityhub import finding_events
 from aws_s3_wodle.errors import EXIT_AWS, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_SINK, WodleError
 from aws_s3_wodle.observe.log import register_secrets
@@ -42,11 +43,12 @@ class Context:
     stop: threading.Event
     batch_size: int = 5000
     keep_nulls: bool = False
-    state_dir: Optional[str] = None  # bucket blocks keep what they read here (state.db)
+    state_dir: Optional[str] = None  # state.db: checkpoints of every source, the listing's cursors
     reparse: bool = False            # bucket blocks read again from only_logs_after
     metrics: Optional[Metrics] = None    # when --metrics-file is given
     progress: Optional[Progress] = None  # when run by hand on a terminal
     convert_threads: int = 1  # batches of one Parquet object converted at once (threads shared by all objects)
+    limits: Limits = DEFAULT_LIMITS  # what one object may cost the host (--max-event-bytes and the others)
 
 
 # --- decoders: what an object of each subscriber type becomes
@@ -56,20 +58,20 @@ def parquet_decoder(block: Block, ctx: Context) -> Decoder:
     def decode(spool: BinaryIO, ref: ObjectRef) -> Iterator[Batch]:
         from aws_s3_wodle.decode.formats.parquet import iter_parquet_events  # pyarrow only when an object must be decoded
         return iter_parquet_events(spool, batch_size=ctx.batch_size, keep_nulls=ctx.keep_nulls,
-                                   threads=ctx.convert_threads)
+                                   threads=ctx.convert_threads, limits=ctx.limits)
     return decode
 
 
 def object_decoder(block: BucketsSubscriber, ctx: Context) -> Decoder:
     """Buckets and Security Hub: any log object (JSON, CSV, text; any compression), wrapped for Wazuh."""
     hub = isinstance(block, SecurityHubSubscriber)
-    expand: Callable[[dict], Iterable[dict]] = finding_events if hub else bucket_records
     fmt = "json" if hub else "auto"
 
     def decode(spool: BinaryIO, ref: ObjectRef) -> Iterator[Batch]:
-        return event_batches(iter_records(spool, key=ref.key, format=fmt), source=block.SOURCE, bucket=ref.bucket,
-                             key=ref.key, expand=expand, discard=block.discard_regex, keep_nulls=ctx.keep_nulls,
-                             batch_size=min(ctx.batch_size, MAX_BATCH))
+        expand: Callable[[dict], Iterable[dict]] = finding_events if hub else subscriber_expand(ref.key)
+        return event_batches(iter_records(spool, key=ref.key, format=fmt, limits=ctx.limits), source=block.SOURCE,
+                             bucket=ref.bucket, key=ref.key, expand=expand, discard=block.discard_regex,
+                             keep_nulls=ctx.keep_nulls, batch_size=min(ctx.batch_size, MAX_BATCH), limits=ctx.limits)
     return decode
 
 

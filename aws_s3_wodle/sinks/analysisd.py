@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence
 
 from aws_s3_wodle.errors import SinkError
-from aws_s3_wodle.sinks import OversizeRecorder
+from aws_s3_wodle.sinks.recorder import OversizeRecorder
 from aws_s3_wodle.seams import Batch, SendResult, as_batch
 
 if TYPE_CHECKING:

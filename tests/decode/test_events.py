@@ -11,7 +11,7 @@ from aws_s3_wodle.config.discard import DiscardRule
 from aws_s3_wodle.decode.events import drop_nulls, event_batches, wrap
 from aws_s3_wodle.decode.formats import DecodeError, iter_records
 from aws_s3_wodle.lab.buckets import security_hub_object
-from aws_s3_wodle.decode.events import bucket_records
+from aws_s3_wodle.decode.events import bucket_records, jsonl_records, subscriber_expand, wazuh_nulls
 from aws_s3_wodle.decode.securityhub import finding_events
 
 
@@ -27,6 +27,9 @@ def batches(records, **kwargs):
 def test_wrap_as_the_rules_expect():
     assert wrap({"a": 1, "source": "theirs"}, source="custom", bucket="b", key="k") == {
         "integration": "aws", "aws": {"a": 1, "source": "custom", "log_info": {"log_file": "k", "s3bucket": "b"}}}
+    assert wrap({"a": 1, "source": "theirs"}, source=None, bucket="b", key="k")["aws"]["source"] == "theirs"
+    assert wrap({"log_info": "x"}, source="custom", bucket="b", key="k")["aws"]["log_info"] == {
+        "log_file": "k", "s3bucket": "b"}
 
 
 def test_nulls_dropped_at_every_depth_unless_kept():
@@ -35,6 +38,16 @@ def test_nulls_dropped_at_every_depth_unless_kept():
     assert drop_nulls(rec()) == {"b": {"d": [None, {"f": 1}]}, "g": 0, "h": ""}
     [kept] = batches([rec()], keep_nulls=True)
     assert json.loads(kept[0])["aws"]["a"] is None
+
+
+def test_subscriber_events_drop_nulls_only_through_objects_as_wazuh_does():
+    def rec():
+        return {"a": None, "b": {"c": None, "d": [None, {"e": None, "f": 1}], "x": {"y": None}}, "g": [{"h": None}]}
+    assert wazuh_nulls(rec()) == {"b": {"d": [None, {"e": None, "f": 1}], "x": {}}, "g": [{"h": None}]}
+    [batch] = batches([rec()])
+    assert json.loads(batch[0])["aws"] == {"log_info": {"log_file": "k/x.json", "s3bucket": "b"},
+                                           "b": {"d": [None, {"e": None, "f": 1}], "x": {}}, "g": [{"h": None}],
+                                           "source": "custom"}
 
 
 def test_batches_hold_json_and_count_discards():
@@ -64,11 +77,23 @@ def test_text_lines_are_matched_whole_whatever_the_field():
     assert [json.loads(e)["aws"]["full_log"] for e in out[0]] == ["ERROR real"] and out[0].discarded == 1
 
 
-def test_eventbridge_records_stand_for_their_detail():
+def test_records_with_a_detail_object_stand_for_it_but_not_in_jsonl_gz_objects():
     ev = {"detail-type": "GuardDuty Finding", "source": "aws.guardduty", "detail": {"id": "x", "severity": 5}}
     assert list(bucket_records(ev)) == [{"id": "x", "severity": 5}]
-    plain = {"detail": {"a": 1}, "other": 2}  # not an EventBridge event: kept whole
-    assert list(bucket_records(plain)) == [plain]
+    assert list(bucket_records({"detail": {"a": 1}, "other": 2})) == [{"a": 1}]  # Wazuh: any `detail` object
+    assert list(bucket_records({"detail": "text", "other": 2})) == [{"detail": "text", "other": 2}]
+    assert subscriber_expand("a/b.jsonl.gz") is jsonl_records and list(jsonl_records(ev)) == [ev]  # sent whole
+    assert subscriber_expand("a/b.json.gz") is bucket_records
+
+
+def test_jsonl_gz_objects_keep_the_records_own_source():
+    records = [{"n": 1, "source": "app"}, {"n": 2}]
+    out = [json.loads(e)["aws"]["source"] for b in event_batches(
+        records, source="custom", bucket="b", key="k/x.jsonl.gz", expand=jsonl_records) for e in b]
+    assert out == ["app", "custom"]
+    out = [json.loads(e)["aws"]["source"] for b in event_batches(
+        records, source="custom", bucket="b", key="k/x.json.gz", expand=bucket_records) for e in b]
+    assert out == ["custom", "custom"]
 
 
 def test_security_hub_findings_one_event_each():
@@ -137,10 +162,12 @@ def test_deep_nesting_is_a_decode_error_not_a_recursion_error():
         batches([deep(3000)])
 
 
-def test_one_null_dropper_unwraps_singletons_for_buckets():
+def test_bucket_shapes_drop_nulls_and_collapse_lists_only_through_objects():
     from aws_s3_wodle.decode import shape
 
-    record = {"a": [[{"b": None, "c": [1]}]], "d": [1, [2], None], "e": [None], "f": None}
+    record = {"a": [[{"b": None, "c": [1]}]], "d": [1, [2], None], "e": [None], "f": None, "g": {"h": [3], "i": None}}
     [event] = shape.generic(record, "custom")
-    assert event == {"a": {"c": 1}, "d": [1, 2, None], "source": "custom"}
+    # Wazuh's walk: only through objects; a collapsed element is not walked; [null] becomes null and stays
+    assert event == {"a": [{"b": None, "c": [1]}], "d": [1, [2], None], "e": None, "g": {"h": 3},
+                     "source": "custom"}
     assert "source" not in record  # the event's own top level

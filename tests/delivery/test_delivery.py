@@ -23,7 +23,7 @@ from aws_s3_wodle.errors import SinkError
 from aws_s3_wodle.lab.engine import DatagramEngine
 from aws_s3_wodle.lab.security_lake import lab_client, lab_env
 from aws_s3_wodle.seams import ObjectRef
-from aws_s3_wodle.sinks import OversizeRecorder
+from aws_s3_wodle.sinks.recorder import OversizeRecorder
 from aws_s3_wodle.seams import SendResult
 from aws_s3_wodle.sinks.analysisd import AnalysisdSink
 from aws_s3_wodle.sources.sqs.queue import SqsQueue

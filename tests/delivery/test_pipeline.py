@@ -376,9 +376,9 @@ def test_a_pipelined_run_receives_only_what_it_can_start(sqs, moto_server, tmp_p
     asks = []
     receive = queue.receive
 
-    def recording_receive():
-        asks.append((decoder.gauge.running, queue.max_messages))
-        return receive()
+    def recording_receive(max_messages=None):
+        asks.append((decoder.gauge.running, max_messages))
+        return receive(max_messages)
 
     queue.receive = recording_receive
     stats = _run(queue, s3, decoder, _Collect(), tmp_path).run()

@@ -71,7 +71,7 @@ def test_odd_keys_and_hostile_bodies(lab, tmp_path):
     assert _tree(work) == set()
     assert not Path("/tmp/aws-s3-wodle-escape.parquet").exists()
     assert not Path("/etc/aws-s3-wodle-escape.parquet").exists()
-    assert _tree(tmp_path / "state") <= {"delivered.sqlite3", "delivered.sqlite3-wal", "delivered.sqlite3-shm"}
+    assert _tree(tmp_path / "state") <= {"state.db", "state.db-wal", "state.db-shm"}
     _, duplicates, lost = account("odd keys (../, control bytes, unicode) beside hostile bodies",
                                   expected_uids(*good), uids(engine))
     assert lost == 0 and duplicates == 0

@@ -1,6 +1,7 @@
 """The analysisd sink on a real Unix datagram socket: wire format, size limit, reconnect, engine down."""
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -9,7 +10,7 @@ import pytest
 
 from aws_s3_wodle.errors import SinkError
 from aws_s3_wodle.lab.engine import DatagramEngine
-from aws_s3_wodle.sinks import OversizeRecorder
+from aws_s3_wodle.sinks.recorder import OversizeRecorder
 from aws_s3_wodle.sinks.analysisd import AnalysisdSink
 from aws_s3_wodle.sinks.jsonl import JsonLinesSink
 
@@ -26,7 +27,11 @@ def test_wire_format_and_oversized_event_recorded(tmp_path, as_batch):
     assert (result.sent, result.oversized, result.bytes) == (2, 1, 2 * 12 + 14)
     assert engine.datagrams == [b'1:Wazuh-AWS:{"a":1}', b'1:Wazuh-AWS:{"b":2}']
     kept = json.loads(record.read_text())
-    assert kept["object"] == "s3://b/k" and kept["event"] == json.loads(big) and kept["bytes"] > 65535
+    assert kept["object"] == "s3://b/k" and kept["bytes"] == len(big) + 12 > 65535
+    # the head, size and hash of the event, not the event: a huge one must not fill the disk
+    assert kept["head"] == big[:4096].decode() and kept["truncated"] is True
+    assert kept["event_bytes"] == len(big) and kept["sha256"] == hashlib.sha256(big).hexdigest()
+    assert len(record.read_bytes()) < 4096 + 400
 
 
 def test_exactly_the_limit_is_sent(tmp_path, as_batch):
@@ -86,7 +91,8 @@ def test_a_large_batch_goes_out_in_order_around_oversized_events(tmp_path, batch
     assert result.bytes == sum(len(e) + 12 for i, e in enumerate(events) if i not in big)
     assert [json.loads(d[12:])["i"] for d in engine.datagrams] == [i for i in range(3000) if i not in big]
     assert all(d.startswith(b"1:Wazuh-AWS:{") for d in engine.datagrams)
-    assert sorted(json.loads(line)["event"]["i"] for line in record.read_text().splitlines()) == sorted(big)
+    assert sorted(json.loads(line)["sha256"] for line in record.read_text().splitlines()) == \
+        sorted(hashlib.sha256(events[i]).hexdigest() for i in big)
 
 
 def test_without_sendmmsg_or_when_it_is_refused_events_go_one_by_one(tmp_path, monkeypatch, caplog):
@@ -141,3 +147,34 @@ def test_jsonl_file_appends(tmp_path):
     sink.send_batch([b'{"a":3}'], "o")
     sink.close()
     assert out.read_text().splitlines() == ['{"a":1}', '{"a":2}', '{"a":3}']
+
+
+def test_the_record_file_is_capped_and_rotated_keeping_n_files(tmp_path, caplog):
+    """Oversized events are recorded as head + size + sha256; past --record-max-bytes the file rotates, and
+    only --record-files older files are kept (the removal is logged): the disk use is bounded."""
+    import logging
+
+    from aws_s3_wodle.sinks.recorder import OversizeRecorder
+    path = tmp_path / "state" / "oversized-events.jsonl"
+    recorder = OversizeRecorder(path, max_bytes=64 * 1024, keep=2)
+    events = [json.dumps({"n": i, "pad": "é" * 50_000}).encode() for i in range(100)]
+    with caplog.at_level(logging.WARNING, logger="aws-s3-wodle"):
+        for event in events:
+            assert recorder.record("s3://b/k", event, len(event) + 12, 65535) == str(path)
+    files = sorted(path.parent.iterdir())
+    assert [f.name for f in files] == ["oversized-events.jsonl", "oversized-events.jsonl.1", "oversized-events.jsonl.2"]
+    assert all(f.stat().st_size <= 64 * 1024 for f in files)
+    kept = [json.loads(line) for f in reversed(files) for line in f.read_text().splitlines()]
+    # the newest records survive, in order, each the head of its event (cut at a character boundary)
+    assert [k["sha256"] for k in kept] == [hashlib.sha256(e).hexdigest() for e in events[-len(kept):]]
+    assert all(events[100 - len(kept) + i].decode().startswith(k["head"]) and 4090 <= len(k["head"].encode()) <= 4096
+               for i, k in enumerate(kept))
+    assert any("were removed (--record-files 2)" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unwritable_record_file_keeps_the_object_queued(tmp_path):
+    from aws_s3_wodle.errors import SinkError
+    from aws_s3_wodle.sinks.recorder import OversizeRecorder
+    (tmp_path / "state").write_text("a file where the directory should be")
+    with pytest.raises(SinkError, match="cannot record an oversized event of s3://b/k .* the object stays queued"):
+        OversizeRecorder(tmp_path / "state" / "oversized-events.jsonl").record("s3://b/k", b"{}" * 40000, 80012, 65535)

@@ -1,4 +1,7 @@
-"""Bucket blocks piece by piece: config, discard rules, line parsers, event shapes, state, Wazuh flags."""
+"""Bucket blocks piece by piece: config, discard rules, line parsers, state, Wazuh flags.
+
+The events each bucket type sends (Wazuh's, field for field) are held in tests/decode/test_wazuh_shapes.py.
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -14,7 +17,6 @@ from aws_s3_wodle.config.discard import DiscardRule
 from aws_s3_wodle.errors import ConfigError
 from aws_s3_wodle.decode.formats import DecodeError
 from aws_s3_wodle.decode import log_lines as parsers
-from aws_s3_wodle.decode import shape
 from aws_s3_wodle.sources.listing.layouts import TYPES, day_slashes_unpadded
 from aws_s3_wodle.sources.listing.state import Scope, StateStore
 from aws_s3_wodle.cli.wazuh import UsageError, build_parser, translate
@@ -146,7 +148,7 @@ def test_vpcflow_without_header_gets_default_fields_and_bad_width_is_an_error():
         list(parsers.parse_vpcflow(_spool("version srcaddr dstaddr action\n1 2 3\n"), "k"))
 
 
-def test_alb_and_nlb_split_addresses_and_keep_extra_fields():
+def test_load_balancers_split_addresses_as_wazuh_and_keep_extra_fields():
     alb = ('h2 2026-01-01T00:00:00Z app/a/1 1.2.3.4:5678 10.0.0.1:80 0 0 0 200 200 1 2 "GET / HTTP/1.1" "ua" - - '
            'arn "Root=1" "-" "-" 0 2026-01-01T00:00:00Z "forward" "-" "-" "10.0.0.1:80 10.0.0.2:81" "200" "-" "-" '
            'TID_1 new-field')
@@ -155,7 +157,16 @@ def test_alb_and_nlb_split_addresses_and_keep_extra_fields():
     assert (record["target_ip_list"], record["target_port_list"]) == ("10.0.0.1 10.0.0.2", "80 81")
     assert record["conn_trace_id"] == "TID_1" and record["extra_fields"] == ["new-field"]
     (nlb,) = list(parsers.parse_nlb(_spool("tls 2.0 t net/n/1 l 9.9.9.9:1 [::1]:443 1 2 3 4 -\n"), "k"))
-    assert (nlb["destination_ip"], nlb["destination_port"]) == ("[::1]", "443")
+    assert (nlb["destination_ip"], nlb["destination_port"]) == ("::1", "443")
+    assert (nlb["client_ip"], nlb["client_port"]) == ("9.9.9.9", "1")
+    (nlb,) = list(parsers.parse_nlb(_spool("tls 2.0 t net/n/1 l - - 1\n"), "k"))  # no address: as Wazuh, whole
+    assert (nlb["client_ip"], nlb["client_port"]) == ("-", "-")
+    (no_target,) = list(parsers.parse_alb(_spool(alb.replace("10.0.0.1:80 0 0", "- 0 0")), "k"))
+    assert no_target["target_port"] == "-" and "target_ip" not in no_target
+    clb = '2026-01-01T00:00:00Z c 203.0.113.30:60000 - 1 1 1 504 0 0 0 "GET / HTTP/1.1" "ua" - -'
+    (record,) = list(parsers.parse_clb(_spool(clb), "k"))  # Wazuh keeps ip:port in CLB's *_port fields
+    assert (record["client_port"], record["client_ip"]) == ("203.0.113.30:60000", "203.0.113.30")
+    assert record["backend_port"] == "-" and "backend_ip" not in record
 
 
 def test_umbrella_fields_from_the_folder():
@@ -176,54 +187,7 @@ def test_config_items_expanded_and_check_file_skipped():
         list(parsers.parse_config(_spool('{"configurationItems": {"a": 1}}'), "k"))
 
 
-# --- shapes (what Wazuh's rules address)
-
-def test_generic_shape_drops_nulls_unwraps_single_lists_and_types_ip():
-    (event,) = shape.generic({"a": None, "b": [{"c": [1], "d": None}], "sourceIPAddress": "1.2.3.4",
-                              "tags": ["x", "y"]}, "custom")
-    assert event == {"b": {"c": 1}, "sourceIPAddress": "1.2.3.4", "source_ip_address": "1.2.3.4",
-                     "tags": {"value": ["x", "y"]}, "source": "custom"}
-    (dns,) = shape.generic({"sourceIPAddress": "ec2.amazonaws.com"}, "cloudtrail")
-    assert "source_ip_address" not in dns
-
-
-def test_cloudtrail_free_form_fields_are_objects():
-    (event,) = shape.cloudtrail({"requestParameters": ["i-1", "i-2"], "responseElements": "ok",
-                                 "additionalEventData": {"x": 1}}, "cloudtrail")
-    assert event["requestParameters"] == {"string": '["i-1","i-2"]'} and event["responseElements"] == {"string": "ok"}
-    (event,) = shape.cloudtrail({"requestParameters": {"disableApiTermination": True}}, "cloudtrail")
-    assert event["requestParameters"] == {"disableApiTermination": {"value": True}}
-
-
-def test_guardduty_port_probes_split_and_eventbridge_unwrapped():
-    finding = {"id": "f", "service": {"serviceName": "guardduty", "action": {"portProbeAction": {
-        "portProbeDetails": [{"localPortDetails": {"port": 22}}, {"localPortDetails": {"port": 23}}]}}}}
-    events = list(shape.guardduty(finding, "guardduty"))
-    ports = [e["service"]["action"]["portProbeAction"]["portProbeDetails"]["localPortDetails"]["port"] for e in events]
-    assert ports == [22, 23] and {e["source"] for e in events} == {"guardduty"}
-    wrapped = {"version": "0", "detail-type": "GuardDuty Finding", "source": "aws.guardduty", "detail": finding}
-    assert len(list(shape.guardduty(wrapped, "guardduty"))) == 2
-    macie = {"detail-type": "Macie Finding", "source": "aws.macie", "detail": {"id": "m"}}
-    assert list(shape.eventbridge_or_custom(macie, "custom")) == [{"id": "m", "source": "macie"}]
-
-
-def test_config_and_waf_shapes():
-    (event,) = shape.config({"configuration": {"securityGroups": [{"groupId": "sg-1", "groupName": "a"},
-                                                                  {"groupId": "sg-2"}],
-                                               "state": "running", "policy": {"Content": {"k1": 1, "k2": 2}}}},
-                            "config")
-    conf = event["configuration"]
-    assert conf["securityGroups"] == {"groupId": ["sg-1", "sg-2"], "groupName": "a"}
-    assert conf["state"] == {"name": "running"} and conf["policy"] == {"Content": ["k1", "k2"]}
-    (waf,) = shape.waf({"httpRequest": {"headers": [{"name": "Host", "value": "h"}, {"name": "X-Odd", "value": "v"}]}},
-                       "waf")
-    assert waf["httpRequest"]["headers"] == {"Host": "h"}
-
-
-def test_wrap():
-    assert shape.wrap({"x": 1, "source": "vpc"}, key="k", bucket="b", account="1", alias="prod") == {
-        "integration": "aws", "aws": {"x": 1, "source": "vpc", "aws_account_id": "1",
-                                      "log_info": {"log_file": "k", "s3bucket": "b", "aws_account_alias": "prod"}}}
+# The event shapes of every bucket type (Wazuh's, field for field): tests/decode/test_wazuh_shapes.py
 
 
 def test_config_layout_days_are_not_zero_padded():

@@ -7,14 +7,21 @@ hundreds of MB (a 1M-row row group is read in the same ~150 MB as a 10k-row one)
 Anything wrong with the bytes (empty, not Parquet, truncated, corrupt pages, a schema the
 mapping cannot express) surfaces as ``DecodeError`` with a one-line reason, so the caller
 can report the object and go on with the others.
+
+What an object may cost is judged before a page is read (``parquet_guard.py``: footer length,
+fields, uncompressed sizes, page sizes) and while converting (each event's JSON size); rows of a
+row group whose rows are wide are read fewer at a time (``_BATCH_BYTES``). A limit that fires raises
+``LimitExceeded`` (a DecodeError) naming it.
 """
 
 from __future__ import annotations
 
 import os
-from typing import BinaryIO, Iterator, Tuple, Union
+from contextlib import contextmanager
+from typing import BinaryIO, Iterator, Optional, Tuple, Union
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from aws_s3_wodle.decode.arrow_json import batch_to_json, batch_to_text
@@ -22,6 +29,8 @@ from aws_s3_wodle.platform.memory import release_free_memory
 from aws_s3_wodle.platform.threads import ordered_map
 from aws_s3_wodle.decode.textbatch import TextBatch
 from aws_s3_wodle.decode.errors import DecodeError
+from aws_s3_wodle.decode.formats import parquet_guard
+from aws_s3_wodle.decode.limits import DEFAULT, LimitExceeded, Limits
 
 __all__ = ["iter_parquet_events", "parquet_row_count"]
 
@@ -40,10 +49,13 @@ _BAD_DATA = (pa.ArrowException, OSError, ValueError)
 _READ_BUFFER = 1 << 18
 _SMALL_DICTIONARY = 32 * 1024
 _TRIM_AFTER_ROWS = 100_000  # objects this large leave tens of MB of free pages; smaller ones are not worth a trim
+# Uncompressed bytes of one decoded batch, on average: a row group of wide rows is read in fewer rows per
+# batch than --batch-size, so a batch of 5000 rows of 1 MB each never sits in memory at once.
+_BATCH_BYTES = 64 << 20
 
 
 def iter_parquet_events(source: Source, *, batch_size: int = 5000, keep_nulls: bool = False,
-                        threads: int = 1) -> Iterator[TextBatch]:
+                        threads: int = 1, limits: Limits = DEFAULT) -> Iterator[TextBatch]:
     """Yield the JSON documents (``convert.batch_to_json``) of each batch of ``source``.
 
     Each batch is a ``TextBatch``: a sequence of ``bytes`` kept in one Arrow buffer. With
@@ -52,9 +64,10 @@ def iter_parquet_events(source: Source, *, batch_size: int = 5000, keep_nulls: b
 
     ``source`` is a path or a seekable binary file object (it is not closed here).
     Raises ``DecodeError`` when the object cannot be read as Parquet, also part-way
-    through, after earlier batches were yielded.
+    through, after earlier batches were yielded; ``LimitExceeded`` when it would cost more
+    than ``limits`` allow (before any page is read when the footer tells).
     """
-    pf = _open(source, dictionaries=True)
+    pf = _open(source, dictionaries=True, limits=limits)
     total = pf.metadata.num_rows
     rows = 0  # decoded so far
 
@@ -67,7 +80,8 @@ def iter_parquet_events(source: Source, *, batch_size: int = 5000, keep_nulls: b
             done = 0  # rows of this row group already yielded
             while True:
                 try:
-                    for batch in _group_batches(reader, group, batch_size, skip=done):
+                    for batch in _group_batches(reader, group, _rows_per_batch(pf.metadata, group, batch_size),
+                                                skip=done):
                         yield rows, batch
                         rows += batch.num_rows
                         done += batch.num_rows
@@ -85,7 +99,9 @@ def iter_parquet_events(source: Source, *, batch_size: int = 5000, keep_nulls: b
     def convert(item: Tuple[int, pa.RecordBatch]) -> TextBatch:
         first, batch = item
         try:
-            return TextBatch(batch_to_text(batch, keep_nulls=keep_nulls))
+            text = batch_to_text(batch, keep_nulls=keep_nulls)
+            _check_events(text, first, limits)
+            return TextBatch(text)
         except _BAD_DATA as exc:
             raise DecodeError(f"rows {first}..{first + batch.num_rows} of {total} cannot be written as JSON: "
                               f"{_reason(exc)}") from exc
@@ -100,6 +116,24 @@ def iter_parquet_events(source: Source, *, batch_size: int = 5000, keep_nulls: b
         pf.close()
         if rows >= _TRIM_AFTER_ROWS:
             release_free_memory()  # before the next object decodes: the peak stays one object's
+
+
+def _rows_per_batch(metadata: pq.FileMetaData, group: int, batch_size: int) -> int:
+    """``batch_size``, fewer when the row group's rows are so wide that a batch would pass _BATCH_BYTES."""
+    rg = metadata.row_group(group)
+    width = rg.total_byte_size // max(rg.num_rows, 1)
+    return max(1, min(batch_size, _BATCH_BYTES // max(width, 1)))
+
+
+def _check_events(text: pa.Array, first: int, limits: Limits) -> None:
+    """Refuse the object when an event's JSON is over the event limit (one pass over the offsets)."""
+    if not len(text):
+        return
+    lengths = pc.binary_length(text)
+    largest = pc.max(lengths).as_py() or 0
+    if largest > limits.event_bytes:
+        row = first + pc.index(lengths, largest).as_py()
+        raise LimitExceeded("event_bytes", limits.event_bytes, f"row {row} is {largest} bytes as JSON")
 
 
 def _group_batches(reader: pq.ParquetFile, group: int, batch_size: int, skip: int = 0) -> Iterator[pa.RecordBatch]:
@@ -147,15 +181,24 @@ def parquet_row_count(source: Source) -> int:
         pf.close()
 
 
-def _open(source: Source, dictionaries: bool = False) -> pq.ParquetFile:
+def _open(source: Source, dictionaries: bool = False, limits: Optional[Limits] = None) -> pq.ParquetFile:
     """``ParquetFile(source)``, with a reason a person can act on when the bytes are wrong.
 
     With ``dictionaries``, the low-cardinality string columns are read as Arrow dictionaries
-    (see ``_small_dictionaries``).
+    (see ``_small_dictionaries``). With ``limits``, the object is judged by its footer and page
+    headers first (``parquet_guard``): ``LimitExceeded`` before pyarrow parses or reads anything.
     """
     _check_magic(source)
+    if limits is not None:
+        with _binary(source) as f:
+            parquet_guard.check_footer(f, limits)
     try:
         pf = pq.ParquetFile(source, pre_buffer=False, buffer_size=_READ_BUFFER)
+        if limits is not None:
+            with _binary(source) as f:
+                size = f.seek(0, os.SEEK_END)
+                parquet_guard.check_sizes(pf.metadata, size, limits)
+                parquet_guard.check_pages(f, pf.metadata, limits)
         wanted = _small_dictionaries(pf.metadata) if dictionaries else []
         if not wanted:
             return pf
@@ -183,6 +226,21 @@ def _small_dictionaries(metadata: pq.FileMetaData) -> list:
                           for c in chunks):
             paths.append(chunks[0].path_in_schema)
     return paths
+
+
+@contextmanager
+def _binary(source: Source) -> Iterator[BinaryIO]:
+    """``source`` as a seekable binary file (opened when it is a path; a file object is left open, at its
+    position)."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            yield f
+    else:
+        pos = source.tell()
+        try:
+            yield source
+        finally:
+            source.seek(pos)
 
 
 def _check_magic(source: Source) -> None:

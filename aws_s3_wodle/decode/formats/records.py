@@ -4,18 +4,21 @@ The content decides, the key only breaks ties: compression by magic bytes (gzip,
 then the format from the first 64 KiB (JSON in any of its shapes, CSV with a header row, plain
 text lines). Anything unreadable (corrupt or truncated compression, broken JSON, binary data)
 raises ``DecodeError`` with a one-line reason, also part-way through, after earlier records
-were yielded.
+were yielded. Every object is read within its limits (``limits.py``, counted by ``budget.py``): one
+that passes them raises ``LimitExceeded`` (a DecodeError) naming the limit that fired.
 """
 from __future__ import annotations
 
 from typing import BinaryIO, Iterator, Optional, Sequence, Tuple
 
 from aws_s3_wodle.decode.errors import DecodeError
+from aws_s3_wodle.decode.formats.budget import Budget
 from aws_s3_wodle.decode.formats.compression import STREAM_ERRORS, describe_stream_error, open_streams
 from aws_s3_wodle.decode.formats.csv import Dialect, iter_csv, sniff_csv
 from aws_s3_wodle.decode.formats.json import iter_json, looks_like_json
 from aws_s3_wodle.decode.formats.stream import plural, rejoined
 from aws_s3_wodle.decode.formats.text import iter_text, looks_binary
+from aws_s3_wodle.decode.limits import DEFAULT, LimitExceeded, Limits
 
 __all__ = ["iter_records", "FORMATS"]
 
@@ -29,24 +32,30 @@ _TEXT_SUFFIXES = (".txt", ".log")
 
 
 def iter_records(fileobj: BinaryIO, *, key: str = "", format: str = "auto", delimiter: Optional[str] = None,
-                 fieldnames: Optional[Sequence[str]] = None) -> Iterator[dict]:
+                 fieldnames: Optional[Sequence[str]] = None, limits: Limits = DEFAULT) -> Iterator[dict]:
     """Yield the records of one downloaded object, one dict at a time.
 
     ``fileobj`` is a seekable binary file (the fetch spool); ``key`` only breaks ties between
     CSV and text and names nothing else. ``format`` forces "json", "csv" or "text"; for CSV,
     ``delimiter`` and ``fieldnames`` (headerless files) override what is sniffed. A text record
     is ``{"full_log": line}``; a JSON record is the object itself; a CSV record maps the header's
-    names to the row's cells (strings).
+    names to the row's cells (strings). ``limits`` bound what the object may cost (``LimitExceeded``).
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
     count = 0
-    for compression, member, stream in open_streams(fileobj):
+    budget = Budget(limits)
+    for compression, member, stream in open_streams(fileobj, budget):
         where = f"zip member {member!r}: " if member else ""
         try:
             for record in _decode(stream, member or key, format, delimiter, fieldnames):
                 count += 1
+                budget.record_done()
                 yield record
+        except LimitExceeded as exc:
+            if where:
+                exc.args = (f"{where}{exc}",)
+            raise
         except DecodeError as exc:
             raise DecodeError(f"{where}{exc}") from None
         except STREAM_ERRORS as exc:

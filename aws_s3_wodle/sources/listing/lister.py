@@ -2,7 +2,10 @@
 
 Accounts and regions are discovered from the bucket's folders (ListObjectsV2 with a delimiter), then
 narrowed to the configured ones; an organization trail's `AWSLogs/<org-id>/<account>/` folders are found
-the same way. Objects are listed one day prefix at a time, so a run reads the days it needs, not the bucket.
+the same way (and VPC flow logs' Hive-compatible `aws-account-id=<account>/` folders beside them). Objects
+are listed one day prefix at a time, so a run reads the days it needs, not the bucket. A `<path>` with date
+variables (config/datepath.py) is one prefix per day too; S3 server access logs with date-based
+partitioning are found under `<path><account>/<region>/<source-bucket>/`, each read day by day.
 """
 from __future__ import annotations
 
@@ -14,14 +17,17 @@ from typing import Any, Iterator, Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from aws_s3_wodle.platform.aws import describe_client_error
+from aws_s3_wodle.platform.aws_errors import describe_client_error, error_code
 from aws_s3_wodle.config.buckets import BucketConfig
+from aws_s3_wodle.config.datepath import DatePath, has_variables
 from aws_s3_wodle.errors import AwsAccessError
 from aws_s3_wodle.sources.listing.layouts import BucketType, Layout
 
 log = logging.getLogger("aws-s3-wodle")
 
 _ACCOUNT = re.compile(r"\d{12}")
+_HIVE_ACCOUNT = re.compile(r"aws-account-id=(\d{12})")
+_PARTITION_ACCOUNT = re.compile(r"(\d{12})/")
 _ORGANIZATION = re.compile(r"o-[a-z0-9]{10,32}")
 
 _HINTS = {
@@ -69,7 +75,7 @@ class Lister:
                 self.calls += 1
                 page = self.s3.list_objects_v2(**args)
             except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
+                code = error_code(exc)
                 raise AwsAccessError(f"cannot list s3://{self.bucket}/{kwargs.get('Prefix', '')}: "
                                      f"{describe_client_error(exc)}; {_HINTS.get(code, 'see the AWS error')}") from None
             except BotoCoreError as exc:
@@ -79,12 +85,16 @@ class Lister:
             if not token:
                 return
 
+    def common_prefixes(self, prefix: str, delimiter: str = "/") -> list[str]:
+        """The keys under prefix rolled up to their first `delimiter` after it (the prefix left out)."""
+        found = []
+        for page in self._pages(Prefix=prefix, Delimiter=delimiter):
+            found += [p["Prefix"][len(prefix):] for p in page.get("CommonPrefixes", [])]
+        return found
+
     def folders(self, prefix: str) -> list[str]:
         """Names of the 'folders' right under prefix (without the prefix and the trailing '/')."""
-        names = []
-        for page in self._pages(Prefix=prefix, Delimiter="/"):
-            names += [p["Prefix"][len(prefix):].rstrip("/") for p in page.get("CommonPrefixes", [])]
-        return names
+        return [name.rstrip("/") for name in self.common_prefixes(prefix)]
 
     def objects(self, prefix: str) -> Iterator[ListedObject]:
         for page in self._pages(Prefix=prefix):
@@ -94,37 +104,74 @@ class Lister:
                                    item["LastModified"])
 
 
-def _account_prefixes(block: BucketConfig, lister: Lister, base: str) -> list[tuple[str, str]]:
-    """(prefix ending in '<account>/', account) for every account folder, organization folders included."""
+def _account_prefixes(block: BucketConfig, lister: Lister, base: str,
+                      hive: bool = False) -> list[tuple[str, str, bool]]:
+    """(prefix ending in '<account>/', account, whether Hive-style) for every account folder, organization
+    folders included; with `hive`, the `aws-account-id=<account>/` folders too."""
     orgs = [block.aws_organization_id] if block.aws_organization_id else []
-    found: list[tuple[str, str]] = []
+    found: list[tuple[str, str, bool]] = []
     if not orgs:
         for name in lister.folders(base):
+            hive_account = _HIVE_ACCOUNT.fullmatch(name) if hive else None
             if _ACCOUNT.fullmatch(name):
-                found.append((f"{base}{name}/", name))
+                found.append((f"{base}{name}/", name, False))
+            elif hive_account:
+                found.append((f"{base}{name}/", hive_account.group(1), True))
             elif _ORGANIZATION.fullmatch(name):
                 orgs.append(name)
     for org in orgs:
-        found += [(f"{base}{org}/{name}/", name) for name in lister.folders(f"{base}{org}/")
+        found += [(f"{base}{org}/{name}/", name, False) for name in lister.folders(f"{base}{org}/")
                   if _ACCOUNT.fullmatch(name)]
     if block.aws_account_id:
         wanted = set(block.aws_account_id)
-        missing = wanted - {a for _, a in found}
+        missing = wanted - {a for _, a, _ in found}
         if missing:
             log.warning("%s: no folder for account(s) %s under s3://%s/%s%s", block.label, ", ".join(sorted(missing)),
                         block.name, base, f"{block.aws_organization_id}/" if block.aws_organization_id else "")
-        found = [(p, a) for p, a in found if a in wanted]
+        found = [f for f in found if f[1] in wanted]
     return found
+
+
+def _partitioned(block: BucketConfig, layout: Layout, lister: Lister, path: str) -> list[Target]:
+    """S3 server access logs with date-based partitioning: `<path><account>/<region>/<source-bucket>/YYYY/MM/DD/`.
+
+    The accounts are found with one listing whose delimiter is '-': the simple layout's keys under <path>
+    (`YYYY-MM-DD-...`) roll up into one prefix per year, and a partitioned one into `<account>/<region
+    up to its first '-'>`, so finding them does not page through the bucket."""
+    accounts = sorted({m.group(1) for p in lister.common_prefixes(path, "-")
+                       if (m := _PARTITION_ACCOUNT.match(p))})
+    if block.aws_account_id:
+        accounts = [a for a in accounts if a in block.aws_account_id]
+    out = []
+    for account in accounts:
+        regions = lister.folders(f"{path}{account}/")
+        if block.regions:
+            regions = [r for r in regions if r in block.regions]
+        for region in regions:
+            region_prefix = f"{path}{account}/{region}/"
+            out += [Target(f"{region_prefix}{source}/", layout, account, region)
+                    for source in lister.folders(region_prefix)]
+    return out
+
+
+def _dated(path: str) -> Target:
+    """A <path> with date variables: one prefix per day after its literal head, keys matching the whole path."""
+    dated = DatePath.parse(path)
+    return Target(dated.head, Layout(None, dated.day_prefix, key_filter=dated.pattern))
 
 
 def targets(block: BucketConfig, btype: BucketType, lister: Lister) -> list[Target]:
     """The prefixes this block reads, discovered from the bucket and narrowed by the configuration."""
     path = block.path or ""
+    if has_variables(path):
+        return [_dated(path)]
     layout = btype.layout
     if not layout.aws_logs:
+        if btype.partitioned is not None:
+            return [Target(path, layout)] + _partitioned(block, btype.partitioned, lister, path)
         return [Target(path, layout)]
     base = f"{path}AWSLogs/{block.path_suffix or ''}"
-    accounts = _account_prefixes(block, lister, base)
+    accounts = _account_prefixes(block, lister, base, hive=btype.hive is not None)
     if not accounts and btype.fallback is not None and not lister.folders(base):
         log.debug("%s: nothing under s3://%s/%s, reading the Firehose layout under '%s'", block.label, block.name,
                   base, path)
@@ -133,19 +180,20 @@ def targets(block: BucketConfig, btype: BucketType, lister: Lister) -> list[Targ
         log.warning("%s: no account folders under s3://%s/%s; check <path>, <path_suffix>, <aws_organization_id> "
                     "and that the bucket holds %s logs", block.label, block.name, base, btype.name)
     out: list[Target] = []
-    for account_prefix, account in accounts:
-        service_prefix = f"{account_prefix}{layout.service}/"
-        regions = lister.folders(service_prefix)
-        if block.regions:
-            regions = [r for r in regions if r in block.regions]
+    for account_prefix, account, hive in accounts:
+        used = btype.hive if hive and btype.hive is not None else layout
+        key = "aws-region=" if hive else ""
+        service_prefix = f"{account_prefix}{'aws-service=' if hive else ''}{used.service}/"
+        folders = {name[len(key):]: name for name in lister.folders(service_prefix) if name.startswith(key)}
+        regions = [r for r in folders if not block.regions or r in block.regions]
         if not regions:
             log.debug("%s: no region folders to read under s3://%s/%s", block.label, block.name, service_prefix)
         for region in regions:
-            region_prefix = f"{service_prefix}{region}/"
-            if layout.acl_folder:
-                out += [Target(f"{region_prefix}{acl}/", layout, account, region) for acl in lister.folders(region_prefix)]
+            region_prefix = f"{service_prefix}{folders[region]}/"
+            if used.acl_folder:
+                out += [Target(f"{region_prefix}{acl}/", used, account, region) for acl in lister.folders(region_prefix)]
             else:
-                out.append(Target(region_prefix, layout, account, region))
+                out.append(Target(region_prefix, used, account, region))
     return out
 
 

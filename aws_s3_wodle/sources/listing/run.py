@@ -1,9 +1,15 @@
-"""One pass over one bucket block: list -> fetch -> decode -> shape -> send -> record -> remove.
+"""One pass over one bucket block: which objects to deliver (listing, day by day) and how to acknowledge them.
 
-At-least-once: an object is recorded as delivered only after the sink took all its events; with
-<remove_from_bucket>, it is deleted only after that (and an object recorded but still present, e.g.
-after a crash between the two, is deleted on the next pass). A stop (SIGTERM) ends the pass between
-batches; the records already sent of the object in flight are remembered, not sent again.
+The listing is this source's own: prefixes per account and region, days from the cursor, the bucket
+type's decoder (its parser and shaper: decode/bucket_objects.py), and the acknowledgement (a `processed`
+row for its cursor and pruning; <remove_from_bucket>). Everything between, download, decode, skip
+what was sent, send, checkpoint, mark delivered, is the one delivery engine's (delivery/engine.py),
+the same as for SQS subscribers. At-least-once: an object is recorded as delivered only after the
+sink took all its events; with <remove_from_bucket>, it is deleted only after that (and an object
+recorded but still present, e.g. after a crash between the two, is deleted on the next pass). A stop
+(SIGTERM) ends the pass within a second or two, during a download too; the events already sent of the
+object in flight are remembered (the engine's checkpoint), not sent again. A missing object (listed,
+then gone) is skipped with a warning.
 """
 from __future__ import annotations
 
@@ -11,25 +17,24 @@ import datetime as dt
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from aws_s3_wodle.platform.aws import describe_client_error
 from aws_s3_wodle.config.buckets import BucketConfig, format_log_date
+from aws_s3_wodle.decode.bucket_objects import bucket_decoder
+from aws_s3_wodle.decode.errors import DecodeError
+from aws_s3_wodle.decode.limits import DEFAULT as DEFAULT_LIMITS, Limits
+from aws_s3_wodle.delivery.engine import ObjectDelivery
+from aws_s3_wodle.delivery.fetch import download
+from aws_s3_wodle.delivery.outcome import MISSING, Interrupted
 from aws_s3_wodle.errors import ObjectError
-from aws_s3_wodle.decode.events import discarded, is_text_line
-from aws_s3_wodle.delivery.fetch import fetch_object
-from aws_s3_wodle.decode.formats import DecodeError
-from aws_s3_wodle.decode.formats.serialize import dumps
-from aws_s3_wodle.seams import ObjectRef
-from aws_s3_wodle.seams import Sink
-from aws_s3_wodle.sources.listing.state import Scope, StateStore
-from aws_s3_wodle.observe.stats import RunStats
-from aws_s3_wodle.sources.sqs.subscriber import Interrupted
+from aws_s3_wodle.observe.stats import LISTING, RunStats
+from aws_s3_wodle.platform.aws_errors import describe_client_error
+from aws_s3_wodle.seams import Decoder, ObjectId, ObjectRef, Sink
 from aws_s3_wodle.sources.listing import lister as listing
-from aws_s3_wodle.decode.shape import wrap
 from aws_s3_wodle.sources.listing.layouts import TYPES, BucketType
+from aws_s3_wodle.sources.listing.state import Scope, StateStore
 
 log = logging.getLogger("aws-s3-wodle")
 
@@ -38,27 +43,12 @@ RETAIN_DAYS = 2
 
 
 @dataclass
-class BucketStats(RunStats):
-    skipped: int = 0      # listed objects already delivered by an earlier run
-    discarded: int = 0    # events dropped by <discard_regex>
-    removed: int = 0      # objects deleted from the bucket (<remove_from_bucket>)
-    list_calls: int = 0
-
-    def summary(self) -> str:
-        extra = f", {self.oversized} oversized events recorded" if self.oversized else ""
-        extra += f", {self.discarded} events discarded" if self.discarded else ""
-        extra += f", {self.removed} objects removed" if self.removed else ""
-        return (f"Run of {self.label} done: {self.objects} objects ({self.skipped} already read), {self.events} "
-                f"events, {self.bytes} bytes, {self.errors} errors{extra} in {self.seconds:.2f} s "
-                f"({self.rate:.1f} events/s)")
-
-
-@dataclass
 class BucketOptions:
     batch_size: int = 5000          # records per batch sent to the sink (and per progress record)
     skip_on_error: bool = True
     reparse: bool = False           # read again from only_logs_after, whatever the state says
     spool_dir: Optional[str] = None
+    limits: Limits = DEFAULT_LIMITS  # what one object may cost (decode/limits.py)
 
 
 class _EndRun(Exception):
@@ -79,9 +69,20 @@ class BucketRun:
         self.block, self.s3, self.state, self.sink, self.options, self.stop = block, s3, state, sink, options, stop
         self.btype: BucketType = TYPES[block.kind]
         self.lister = listing.Lister(s3, block.name)
-        self.stats = BucketStats(block.label)
+        self.stats = RunStats(block.label, source=LISTING)
 
-    def run(self) -> BucketStats:
+    def _engine(self, target: listing.Target) -> ObjectDelivery:
+        """The delivery engine for one prefix's objects: its account goes into their events."""
+        return ObjectDelivery(self.s3, self._decoder(target), self.sink, self.stats, store=self.state.checkpoints,
+                              stop=self.stop, spool_dir=self.options.spool_dir, redeliver=self.options.reparse)
+
+    def _decoder(self, target: listing.Target) -> Decoder:
+        btype, block = self.btype, self.block
+        return bucket_decoder(btype.parse, btype.shape, btype.source, account=target.account,
+                              alias=block.aws_account_alias, discard=block.discard_regex,
+                              batch_size=self.options.batch_size, limits=self.options.limits)
+
+    def run(self) -> RunStats:
         try:
             if self.options.reparse:
                 log.info("%s: reparse: reading again from %s, whatever was read before", self.block.label,
@@ -115,11 +116,12 @@ class BucketRun:
         start, cursor = self._start_day(scope, today)
         trouble: Optional[dt.date] = None  # earliest day not read in full (a failure, a stop): listed again
         reached, completed = start, False
+        engine = self._engine(target)
         try:
             if target.layout.day is None:
                 # keys without dates are listed in key order, not by day: after a failure or a stop, any day
                 # from `start` on may still hold unread objects, so the cursor stays where it was
-                trouble = start if self._read(scope, target, target.prefix, None, start) else None
+                trouble = start if self._read(scope, target, engine, target.prefix, None, start) else None
             else:
                 for day in listing.days(start, today):
                     reached = day
@@ -127,7 +129,7 @@ class BucketRun:
                         trouble = _earliest(trouble, day)
                         break
                     # later days are read even after a failure: their objects do not depend on it
-                    trouble = _earliest(trouble, self._read(scope, target, target.day_prefix(day), day, start))
+                    trouble = _earliest(trouble, self._read(scope, target, engine, target.day_prefix(day), day, start))
             completed = True
         finally:
             if not completed:  # the sink or AWS failed: nothing from `reached` on counts as read
@@ -139,8 +141,8 @@ class BucketRun:
             self.state.set_cursor(scope, new)
             self.state.prune(scope, new - dt.timedelta(days=RETAIN_DAYS))
 
-    def _read(self, scope: Scope, target: listing.Target, prefix: str, day: Optional[dt.date],
-              start: dt.date) -> Optional[dt.date]:
+    def _read(self, scope: Scope, target: listing.Target, engine: ObjectDelivery, prefix: str,
+              day: Optional[dt.date], start: dt.date) -> Optional[dt.date]:
         """Deliver the new objects under prefix; returns the earliest day left unfinished, if any."""
         trouble: Optional[dt.date] = None
         for obj in self.lister.objects(prefix):
@@ -157,7 +159,7 @@ class BucketRun:
                     self._remove(obj.key)  # delivered by a run that stopped before removing it
                 continue
             try:
-                ok = self._deliver(scope, target, obj, obj_day)
+                ok = self._deliver(scope, engine, obj, obj_day)
             except Interrupted as exc:
                 log.info("%s", exc)
                 return _earliest(trouble, obj_day)
@@ -165,92 +167,59 @@ class BucketRun:
                 trouble = _earliest(trouble, obj_day)
         return trouble
 
-    # --- one object
+    # --- one object: the engine delivers it, the listing acknowledges it
 
-    def _events(self, records: Iterator[dict], key: str, account: str,
-                resume: int) -> Iterator[tuple[int, list[bytes], bool]]:
-        """(records consumed so far, the events of this batch, whether it is the last batch), per batch of
-        batch_size records; the first `resume` records (sent by an earlier run) are skipped."""
-        btype, block, size = self.btype, self.block, self.options.batch_size
-        rule = block.discard_regex
-        batch: list[bytes] = []
-        consumed = 0
-        try:
-            for record in records:
-                index = consumed + 1
-                if index > resume:
-                    text_line = rule is not None and is_text_line(record)
-                    for event in btype.shape(record, btype.source):
-                        if rule is not None and (discarded(rule, record) if text_line else rule.matches(event)):
-                            self.stats.discarded += 1
-                        else:
-                            batch.append(dumps(wrap(event, key=key, bucket=block.name, account=account or None,
-                                                    alias=block.aws_account_alias)))
-                consumed = index
-                if consumed > resume and (consumed - resume) % size == 0:
-                    yield consumed, batch, False
-                    batch = []
-        except DecodeError:
-            # a corrupt tail: deliver (and remember) the records read before it, then report the object
-            if consumed > resume:
-                yield consumed, batch, False
-            raise
-        except Exception as exc:  # a decoder or shaper bug on odd input: an error of this object, not the run
-            log.debug("Unexpected error decoding %s", key, exc_info=True)
-            if consumed > resume:
-                yield consumed, batch, False
-            raise DecodeError(f"unexpected {type(exc).__name__} in the decoder: {exc}") from None
-        yield consumed, batch, True
-
-    def _deliver(self, scope: Scope, target: listing.Target, obj: listing.ListedObject, day: dt.date) -> bool:
+    def _deliver(self, scope: Scope, engine: ObjectDelivery, obj: listing.ListedObject, day: dt.date) -> bool:
         """True when delivered (or gone); False when it failed and must be read again."""
         ref = ObjectRef(self.block.name, obj.key, obj.size, obj.etag)
-        origin = str(ref)
-        resume = 0 if self.options.reparse else self.state.progress(scope, obj.key, obj.etag)
-        events = sent_bytes = 0
-        try:
-            log.debug("Fetching %s%s", origin, f" (resuming after record {resume})" if resume else "")
-            with fetch_object(self.s3, ref, self.options.spool_dir) as spool:
-                try:
-                    records = self.btype.parse(spool, obj.key)
-                    for consumed, batch, last in self._events(records, obj.key, target.account, resume):
-                        if self.stop.is_set():
-                            raise Interrupted(f"Stopped in the middle of {origin} after {events} events; the rest "
-                                              "is read on the next run")
-                        if batch:
-                            result = self.sink.send_batch(batch, origin)
-                            self.stats.oversized += result.oversized
-                            events, sent_bytes = events + result.sent, sent_bytes + result.bytes
-                        if not last:
-                            self.state.set_progress(scope, obj.key, obj.etag, consumed)
-                except DecodeError as exc:
-                    raise ObjectError(ref.bucket, ref.key, f"cannot decode after {events} events: {exc}",
-                                      kind="corrupt") from None
-        except ObjectError as exc:
-            if exc.kind == "missing":
-                log.warning("%s was listed but is gone (removed by a lifecycle rule or another reader); skipped",
-                            origin)
+        if not self.options.reparse:
+            self._translate_legacy_progress(scope, ref)
+        outcome = engine.deliver(ref)  # SinkError and Interrupted end the pass from here
+        if not outcome.delivered:
+            if outcome.failure is MISSING:
+                log.warning("%s was listed but is gone (removed by a lifecycle rule or another reader); skipped", ref)
                 return True
-            self.stats.errors += 1
-            log.error("Cannot deliver %s: %s; it is tried again on the next run", origin, exc.reason)
+            self.stats.error(outcome.failure.name)
+            log.error("Cannot deliver %s: %s; it is tried again on the next run", ref, outcome.reason)
             if not self.options.skip_on_error:
                 raise _EndRun() from None
             return False
-        finally:
-            self.stats.events += events
-            self.stats.bytes += sent_bytes
-        self.state.mark(scope, obj.key, day=day, etag=obj.etag, size=obj.size, events=events)
-        self.stats.objects += 1
-        log.debug("Delivered %d events of %s", events, origin)
+        self.state.mark(scope, obj.key, day=day, etag=obj.etag, size=obj.size, events=outcome.events)
         if self.block.remove_from_bucket:
             self._remove(obj.key)
         return True
+
+    def _translate_legacy_progress(self, scope: Scope, ref: ObjectRef) -> None:
+        """A half-done object recorded by a version before the shared store counted records, not events:
+        count the events its first records give (the decoder is deterministic) and save that as the
+        engine's checkpoint, so the resume skips exactly what was sent. Once, for a rare upgrade case."""
+        records = self.state.legacy_progress(scope, ref.key, ref.etag)
+        oid = ObjectId.of(ref)
+        if not records or oid is None:
+            return
+        events = 0
+        try:
+            with download(self.s3, ref, self.options.spool_dir, stop=self.stop) as fetched:
+                decode = bucket_decoder(self.btype.parse, _counting(self.btype.shape, records), self.btype.source,
+                                        account=None, alias=None, discard=self.block.discard_regex,
+                                        batch_size=self.options.batch_size, limits=self.options.limits)
+                for batch in decode(fetched.file, ref):
+                    events += len(batch)
+        except (ObjectError, Interrupted):
+            if self.stop.is_set():
+                raise Interrupted(f"stopped while downloading {ref}; it is read again on the next run") from None
+            return  # the engine meets the same failure and reports it
+        except DecodeError:
+            pass  # the records were counted (the decoder stops at the next one), or a corrupt tail came first
+        self.state.set_progress(scope, ref.key, ref.etag, events)
+        self.state.forget_legacy_progress(scope, ref.key)
+        log.info("%s: %d records were sent before the upgrade (%d events): resuming after them", ref, records, events)
 
     def _remove(self, key: str) -> None:
         try:
             self.s3.delete_object(Bucket=self.block.name, Key=key)
         except (ClientError, BotoCoreError) as exc:
-            detail = describe_client_error(exc) if isinstance(exc, ClientError) else str(exc)
+            detail = describe_client_error(exc)
             log.error("Cannot remove s3://%s/%s after delivering it: %s; the identity needs s3:DeleteObject. "
                       "It is not sent again, and removal is retried on the next run", self.block.name, key, detail)
             self.stats.errors += 1
@@ -276,10 +245,11 @@ def s3_client(block: BucketConfig) -> Any:
         return _S3_CLIENTS[key]
 
 
-def run_bucket(block: BucketConfig, ctx: Any) -> BucketStats:
+def run_bucket(block: BucketConfig, ctx: Any) -> RunStats:
     """runner.RUNNERS entry: one pass of one <bucket> block with the run's shared sink and state directory."""
     from aws_s3_wodle.observe.log import register_secrets
-    from aws_s3_wodle.sources.listing.state import StateError, default_state_path
+    from aws_s3_wodle.errors import StateError
+    from aws_s3_wodle.sources.listing.state import default_state_path
 
     register_secrets(block.secrets())
     if not getattr(ctx, "state_dir", None):
@@ -288,10 +258,27 @@ def run_bucket(block: BucketConfig, ctx: Any) -> BucketStats:
     state = StateStore(default_state_path(ctx.state_dir))
     from aws_s3_wodle.decode.events import MAX_BATCH  # memory per batch measured there: orjson documents are not trimmed
     options = BucketOptions(batch_size=min(ctx.batch_size, MAX_BATCH), skip_on_error=ctx.options.skip_on_error,
-                            reparse=getattr(ctx, "reparse", False), spool_dir=ctx.options.spool_dir)
+                            reparse=getattr(ctx, "reparse", False), spool_dir=ctx.options.spool_dir,
+                            limits=ctx.limits)
     run = BucketRun(block, s3, state, ctx.sink, options, ctx.stop)
     try:
         return run.run()
     finally:
         state.close()
         log.info(run.stats.summary())
+
+
+def _counting(shape: Any, records: int) -> Any:
+    """A shaper that stops after `records` records (the legacy checkpoint's count)."""
+    seen = [0]
+
+    def limited(record: dict, source: str) -> Any:
+        seen[0] += 1
+        if seen[0] > records:
+            raise _Enough()
+        return shape(record, source)
+    return limited
+
+
+class _Enough(Exception):
+    """The legacy checkpoint's records were counted."""

@@ -1,7 +1,7 @@
 """Messages we give up on: appended, whole, to a JSON-lines file before they are deleted from the queue.
 
 Only used when `<dead_letter_after>` is set and a message failed for reasons that can never pass
-(see dispositions.py). The line holds the body exactly as received, so the notification can be replayed
+(see delivery/outcome.py). The line holds the body exactly as received, so the notification can be replayed
 (e.g. `aws sqs send-message --message-body "$(jq -r .body <line>)"`) once its cause is fixed.
 If the file cannot be written the message is not deleted: it stays for the queue's redrive policy.
 """

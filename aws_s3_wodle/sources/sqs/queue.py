@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from aws_s3_wodle.platform.aws import describe_client_error
+from aws_s3_wodle.platform.aws_errors import describe_client_error, error_code
 from aws_s3_wodle.errors import AwsAccessError
 
 log = logging.getLogger("aws-s3-wodle")
@@ -59,7 +59,7 @@ class SqsQueue:
             owner = {"QueueOwnerAWSAccountId": self.owner_account} if self.owner_account else {}
             return self.sqs.get_queue_url(QueueName=self.name, **owner)["QueueUrl"]
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = error_code(exc)
             hint = ("check <sqs_name> and the region (AWS_DEFAULT_REGION or the profile's region)"
                     if "NonExistentQueue" in code or "QueueDoesNotExist" in code
                     else "check the credentials and the sqs:GetQueueUrl permission")
@@ -67,8 +67,10 @@ class SqsQueue:
         except BotoCoreError as exc:
             raise AwsAccessError(f"SQS is unreachable while looking up queue '{self.name}': {exc}") from None
 
-    def receive(self) -> list[Message]:
-        kwargs: dict[str, Any] = {"QueueUrl": self.url, "MaxNumberOfMessages": self.max_messages,
+    def receive(self, max_messages: Optional[int] = None) -> list[Message]:
+        """One long poll for up to `max_messages` (default: the queue's own, at most 10) messages."""
+        wanted = min(BATCH, max(1, max_messages if max_messages is not None else self.max_messages))
+        kwargs: dict[str, Any] = {"QueueUrl": self.url, "MaxNumberOfMessages": wanted,
                                   "WaitTimeSeconds": self.wait_seconds,
                                   "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"]}
         if self.visibility_timeout is not None:
@@ -142,17 +144,6 @@ class SqsQueue:
                  "ApproximateNumberOfMessagesDelayed": "delayed"}
         attrs = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=list(names))["Attributes"]
         return {state: int(attrs.get(name, 0)) for name, state in names.items()}
-
-    def messages(self, seen: set[str]) -> Iterator[Message]:
-        """Receive until the queue is drained, or until it only hands back messages this run already saw."""
-        while True:
-            batch = self.receive()
-            fresh = [m for m in batch if m.message_id not in seen]
-            if not fresh:
-                return
-            for m in fresh:
-                seen.add(m.message_id)
-                yield m
 
 
 class _Poll:

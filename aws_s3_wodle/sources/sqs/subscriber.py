@@ -1,8 +1,10 @@
 """One run of an SQS subscriber: receive -> hold -> parse -> deliver each object -> settle the message.
 
 A message is deleted only when every object it names was accepted by the sink (or had been before:
-delivered.py): at-least-once. While it is being worked on, visibility.py keeps it invisible to other
-consumers. A failure is classified (dispositions.py), logged once per object with its key and reason,
+the checkpoint store): at-least-once. While it is being worked on, leases.py keeps it invisible to other
+consumers. The objects themselves go through the one delivery engine (delivery/engine.py), as every
+source's do; this source keeps what is its own: receiving, leases, settling, dead letters.
+A failure is classified (delivery/outcome.py), logged once per object with its key and reason,
 counted by class, and the message is left for the queue's redrive policy, or, when `dead_letter_after`
 is set and the failure can never pass, recorded in the dead-letter file and deleted. One bad object
 never stops the others. A sink that cannot take events, or a stop request, ends the run: messages not
@@ -22,14 +24,16 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from aws_s3_wodle.sources.sqs.deadletter import FILE_NAME as DEAD_LETTER_FILE, DeadLetterError, DeadLetterFile
+from aws_s3_wodle.config.settings import RunSettings
 from aws_s3_wodle.delivery.checkpoints import NoStore, open_store
 from aws_s3_wodle.delivery.engine import Interrupted, ObjectDelivery
-from aws_s3_wodle.seams import Decoder
-from aws_s3_wodle.delivery.outcome import UNPARSEABLE, Outcome, is_transient
+from aws_s3_wodle.seams import Decoder, Sink
+from aws_s3_wodle.delivery.outcome import UNPARSEABLE, Outcome
 from aws_s3_wodle.errors import AwsAccessError
+from aws_s3_wodle.platform.aws_errors import is_transient
 from aws_s3_wodle.sources.sqs.notifications import NotificationError, parse_body
 from aws_s3_wodle.sources.sqs.queue import BATCH as SQS_BATCH, Message, SqsQueue
 from aws_s3_wodle.observe.stats import RunStats
@@ -40,9 +44,12 @@ log = logging.getLogger("aws-s3-wodle")
 __all__ = ["Decoder", "Interrupted", "RunOptions", "SubscriberRun"]
 
 
+_SETTINGS = RunSettings()  # the defaults of the run settings live there only
+
+
 @dataclass
 class RunOptions:
-    wait_seconds: int = 20
+    wait_seconds: int = _SETTINGS.sqs_wait
     # Messages received at a time. A message received but not started waits in our hands while another
     # consumer could have taken it: receive what the run can start now (one, for this serial loop).
     max_messages: int = 1
@@ -53,7 +60,7 @@ class RunOptions:
     skip_on_error: bool = True
     state_dir: Optional[str] = None
     receive_retries: int = 3        # tries again after a throttled / failing receive (on top of botocore's)
-    parallel_objects: int = 2       # objects in flight at once (pipeline.py); 1 (or 0): one object at a time
+    parallel_objects: int = _SETTINGS.parallel_objects  # objects in flight at once (concurrency.py); 1: one at a time
 
     def for_block(self, block: Any) -> "RunOptions":
         """These options with the block's own delivery settings (config.SqsDelivery) where it has them."""
@@ -82,14 +89,13 @@ class SubscriberRun:
             self.queue.visibility_timeout = self.options.visibility_timeout or 120
         timeout = self.queue.visibility_timeout
         self.keeper = LeaseKeeper(self.queue, timeout, self.options.visibility_limit).start()
-        objects = ObjectDelivery(self.s3, self.decoder, self.sink, self.stats, store=self.store, stop=self.stop,
-                                 spool_dir=self.options.spool_dir)
         waiting: deque[Message] = deque()
         current: Optional[Message] = None
         if self.options.parallel_objects > 1:
-            return self._run_pipelined(objects, waiting)
+            return self._run_pipelined(waiting)
+        objects = self._engine(self.decoder, self.sink)
         try:
-            for batch in self._receive_batches():
+            for batch in self._receive_batches(lambda: self.options.max_messages):
                 waiting.extend(batch)
                 while waiting and not self.stop.is_set():
                     current = waiting.popleft()
@@ -105,16 +111,19 @@ class SubscriberRun:
             self._end(([current] if current else []) + list(waiting))
         return self.stats
 
-    def _run_pipelined(self, objects: ObjectDelivery, waiting: "deque[Message]") -> RunStats:
+    def _engine(self, decoder: Decoder, sink: Sink) -> ObjectDelivery:
+        return ObjectDelivery(self.s3, decoder, sink, self.stats, store=self.store, stop=self.stop,
+                              spool_dir=self.options.spool_dir)
+
+    def _run_pipelined(self, waiting: "deque[Message]") -> RunStats:
         """The same loop with `parallel_objects` objects in flight, each decoded ahead of its sending.
 
         Messages are still settled one by one by `settle`, when all their objects are done, in whatever
         order they complete. A fatal error (the sink gave up, a stop) aborts the objects in flight, unsettled;
         an error of this thread (receiving) lets them finish first; a second signal leaves them at once.
-        With skip_on_error 'no', no object starts after the first failure (pipeline.py).
+        With skip_on_error 'no', no object starts after the first failure (concurrency.py).
         """
-        from aws_s3_wodle.delivery.concurrency import DEFAULT_DEPTH, ObjectPipeline, OneBatchAtATime, abortable, one_at_a_time
-        from aws_s3_wodle.platform.threads import prefetched
+        from aws_s3_wodle.delivery.concurrency import ObjectPipeline, OneBatchAtATime, pipelined_decoder
         settled: set[str] = set()
         in_hand: list[Message] = []
 
@@ -122,17 +131,14 @@ class SubscriberRun:
             settled.add(message.message_id)
             return self.settle(message, outcomes)
 
+        abort = threading.Event()  # one error ends every object in flight at its next batch
+        objects = self._engine(pipelined_decoder(self.decoder, abort), OneBatchAtATime(self.sink, abort))
         pipeline: ObjectPipeline = ObjectPipeline(self.options.parallel_objects, objects.deliver, settle,
                                                   stop=self.stop, failed=lambda outcome: not outcome.delivered,
-                                                  halt_on_failure=not self.options.skip_on_error)
-        decode = objects.decoder
-        gate = threading.Semaphore(1)  # one object decodes at a time (pipeline.one_at_a_time)
-        objects.decoder = lambda spool, ref: abortable(
-            prefetched(one_at_a_time(decode(spool, ref), gate, pipeline.abort), DEFAULT_DEPTH), pipeline.abort)
-        objects.sink = OneBatchAtATime(objects.sink, pipeline.abort)
-        self.queue.max_messages = min(pipeline.room(), SQS_BATCH)  # receive only what can start now
+                                                  halt_on_failure=not self.options.skip_on_error, abort=abort)
         try:
-            for batch in self._receive_batches():
+            # receive only what can start now: a message in our hands could have gone to another consumer
+            for batch in self._receive_batches(lambda: min(pipeline.room(), SQS_BATCH)):
                 waiting.extend(batch)
                 while waiting and not pipeline.halted:
                     message = waiting.popleft()
@@ -145,7 +151,6 @@ class SubscriberRun:
                     pipeline.reap()
                 if not pipeline.wait_for_room():
                     break
-                self.queue.max_messages = min(pipeline.room(), SQS_BATCH)
             try:
                 pipeline.finish()
             finally:
@@ -183,13 +188,14 @@ class SubscriberRun:
         self.store.close()
         self.stats.finish()
 
-    def _receive_batches(self):
-        """Receive until the queue is drained, or keeps handing back only messages this run already saw."""
+    def _receive_batches(self, room: Callable[[], int]) -> Iterator[list[Message]]:
+        """Receive (at most `room()` messages at a time) until the queue is drained, or keeps handing back
+        only messages this run already saw."""
         seen: set[str] = set()
         stale = 0
         while not self.stop.is_set():
             received_at = time.monotonic()
-            batch = self._receive()
+            batch = self._receive(room())
             fresh = [m for m in batch if m.message_id not in seen]
             if not batch or (not fresh and stale >= 2):
                 return
@@ -202,10 +208,10 @@ class SubscriberRun:
             self.keeper.hold(fresh, received_at)
             yield fresh
 
-    def _receive(self) -> list[Message]:
+    def _receive(self, max_messages: int) -> list[Message]:
         for attempt in range(self.options.receive_retries + 1):
             try:
-                return self.queue.receive()
+                return self.queue.receive(max_messages)
             except AwsAccessError as exc:
                 if exc.cause is None or not is_transient(exc.cause) or attempt == self.options.receive_retries:
                     raise
