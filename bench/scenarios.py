@@ -232,7 +232,7 @@ def report(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-_OPS = ("sqs:ReceiveMessage", "s3:GetObject", "s3:HeadObject", "sqs:DeleteMessage", "sqs:ChangeMessageVisibilityBatch",
+_OPS = ("sqs:ReceiveMessage", "s3:GetObject", "s3:HeadObject", "sqs:DeleteMessage", "sqs:DeleteMessageBatch", "sqs:ChangeMessageVisibilityBatch",
         "sqs:ChangeMessageVisibility", "sts:AssumeRole", "sqs:GetQueueUrl")
 
 

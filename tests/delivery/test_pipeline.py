@@ -351,14 +351,15 @@ def test_a_message_is_deleted_only_after_every_event_of_its_objects_was_accepted
             accepted[origin.rsplit("/", 1)[1]] = time.monotonic()  # the last batch accepted so far
             return result
 
-    delete = queue.delete
+    delete_batch = queue.delete_batch
 
-    def recording_delete(message):
-        keys = [r["s3"]["object"]["key"] for r in json.loads(message.body)["Records"]]
-        deleted.append((keys, time.monotonic()))
-        return delete(message)
+    def recording_delete(messages):
+        for message in messages:
+            keys = [r["s3"]["object"]["key"] for r in json.loads(message.body)["Records"]]
+            deleted.append((keys, time.monotonic()))
+        return delete_batch(messages)
 
-    queue.delete = recording_delete
+    queue.delete_batch = recording_delete
     stats = _run(queue, s3, decoder, Sink(), tmp_path, parallel_objects=3).run()
     assert stats.deleted == 4 and decoder.gauge.peak >= 2
     assert sorted(keys for keys, _ in deleted) == sorted(messages)

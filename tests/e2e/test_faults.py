@@ -270,7 +270,7 @@ def test_throttling_and_server_errors_from_s3_and_sqs(lab, tmp_path, mode):
         Rule("sqs", "ReceiveMessage", status=500, code="InternalError", message="boom", share=0.2),
         Rule("sqs", "ChangeMessageVisibilityBatch", status=503, code="ServiceUnavailable", message="slow down",
              share=0.2),
-        Rule("sqs", "DeleteMessage", status=500, code="InternalError", message="boom", share=0.2),
+        Rule("sqs", "DeleteMessage(Batch)?", status=500, code="InternalError", message="boom", share=0.2),
     )
     conf = write_conf(tmp_path, lab, visibility_timeout=3)
     with FaultProxy(lab.endpoint, rules) as proxy, DatagramEngine(str(tmp_path / "queue")) as engine:
@@ -333,7 +333,7 @@ def test_retries_are_bounded_and_a_throttled_object_is_left_for_later(lab, tmp_p
 def test_redelivered_notification_is_not_sent_again(lab, tmp_path, mode):
     """Our delete fails (no retries left): the message comes back; the delivery state says delivered."""
     objects = [lab.add_generated(200, seed=40 + i) for i in range(2)]
-    rules = (Rule("sqs", "DeleteMessage", status=500, code="InternalError", message="boom", times=1),)
+    rules = (Rule("sqs", "DeleteMessage(Batch)?", status=500, code="InternalError", message="boom", times=1),)
     conf = write_conf(tmp_path, lab, visibility_timeout=1)
     env = {"AWS_MAX_ATTEMPTS": "1"}
     with FaultProxy(lab.endpoint, rules) as proxy, DatagramEngine(str(tmp_path / "queue")) as engine:

@@ -114,18 +114,28 @@ class SqsQueue:
                                  f"{describe_client_error(exc)}; check the sqs:DeleteMessage permission "
                                  "(the message will be received again)") from None
 
+    def delete_batch(self, messages: Sequence[Message]) -> dict[str, str]:
+        """Delete messages (DeleteMessageBatch, 10 a call); returns {message_id: reason} for those not deleted.
+
+        Never raises: a refused entry, or a whole call that failed, is reported back; the caller decides.
+        """
+        return self._batch(self.sqs.delete_message_batch, messages, {})
+
     def change_visibility(self, messages: Sequence[Message], seconds: int) -> dict[str, str]:
         """Set the visibility of messages (batched, 10 a call); returns {message_id: reason} for those refused.
 
         Never raises: a message whose visibility could not be changed is reported back, the caller decides.
         """
+        return self._batch(self.sqs.change_message_visibility_batch, messages, {"VisibilityTimeout": seconds})
+
+    def _batch(self, call: Any, messages: Sequence[Message], extra: dict[str, Any]) -> dict[str, str]:
+        """One SQS batch call per 10 messages; {message_id: reason} of the entries it refused."""
         failed: dict[str, str] = {}
         for start in range(0, len(messages), BATCH):
             chunk = list(messages[start:start + BATCH])
-            entries = [{"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": seconds}
-                       for i, m in enumerate(chunk)]
+            entries = [{"Id": str(i), "ReceiptHandle": m.receipt_handle, **extra} for i, m in enumerate(chunk)]
             try:
-                response = self.sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=entries)
+                response = call(QueueUrl=self.url, Entries=entries)
             except (ClientError, BotoCoreError) as exc:
                 reason = describe_client_error(exc)
                 failed.update((m.message_id, reason) for m in chunk)

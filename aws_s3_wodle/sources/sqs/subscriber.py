@@ -34,6 +34,7 @@ from aws_s3_wodle.seams import Decoder, Sink
 from aws_s3_wodle.delivery.outcome import UNPARSEABLE, Outcome
 from aws_s3_wodle.errors import AwsAccessError
 from aws_s3_wodle.platform.aws_errors import is_transient
+from aws_s3_wodle.sources.sqs.deletes import BatchDeleter
 from aws_s3_wodle.sources.sqs.notifications import NotificationError, parse_body
 from aws_s3_wodle.sources.sqs.queue import BATCH as SQS_BATCH, Message, SqsQueue
 from aws_s3_wodle.observe.stats import RunStats
@@ -79,7 +80,10 @@ class SubscriberRun:
         self.dead_letters = DeadLetterFile(state_dir / DEAD_LETTER_FILE if state_dir else None)
         self.store: Any = None
         self.keeper: Optional[LeaseKeeper] = None
+        self.deleter: Optional[BatchDeleter] = None
+        self.counting = threading.Lock()  # the deleter's thread counts acknowledged messages too
         self.reported: set[tuple[str, str]] = set()
+        self._uncounted: set[str] = set()  # deleted as dead letters: not counted as acknowledged
 
     # --- the loop
 
@@ -89,6 +93,7 @@ class SubscriberRun:
             self.queue.visibility_timeout = self.options.visibility_timeout or 120
         timeout = self.queue.visibility_timeout
         self.keeper = LeaseKeeper(self.queue, timeout, self.options.visibility_limit).start()
+        self.deleter = BatchDeleter(self.queue, self._deleted)
         waiting: deque[Message] = deque()
         current: Optional[Message] = None
         if self.options.parallel_objects > 1:
@@ -180,6 +185,7 @@ class SubscriberRun:
 
     def _end(self, unfinished: list) -> None:
         """Hand unfinished messages back at once; stop renewing; close the state."""
+        self.deleter.close()  # every delivered message's delete is sent before the run ends
         self.stats.released += self.keeper.release(unfinished)
         if unfinished:
             log.info("Handed %d unfinished SQS message(s) back to queue '%s' at once", len(unfinished),
@@ -289,14 +295,22 @@ class SubscriberRun:
         return True, f"received {message.receive_count} times: recorded in {where} and deleted"
 
     def _delete(self, message: Message, counted: bool = True) -> bool:
+        """Acknowledge: the delete is batched with others' (deletes.py); its result reaches `_deleted`."""
         self.keeper.done(message)
-        try:
-            self.queue.delete(message)
-        except AwsAccessError as exc:
-            log.warning("%s; %s", exc, "its objects are not recorded as delivered (no state directory): they will "
-                        "be sent again" if isinstance(self.store, NoStore) else "its objects are recorded as "
-                        "delivered and will not be sent again")
-            return True
-        if counted:
-            self.stats.acknowledged(message.sent_timestamp_ms)
+        if not counted:
+            self._uncounted.add(message.message_id)
+        self.deleter.add(message)
         return True
+
+    def _deleted(self, message: Message, refused: Optional[str]) -> None:
+        """The deleter's report on one message (its thread): counted, or the failed delete logged once."""
+        counted = message.message_id not in self._uncounted
+        if refused is not None:
+            log.warning("cannot delete message %s from '%s': %s; check the sqs:DeleteMessage permission (the message "
+                        "will be received again); %s", message.message_id, self.queue.name, refused,
+                        "its objects are not recorded as delivered (no state directory): they will be sent again"
+                        if isinstance(self.store, NoStore) else
+                        "its objects are recorded as delivered and will not be sent again")
+        elif counted:
+            with self.counting:
+                self.stats.acknowledged(message.sent_timestamp_ms)
