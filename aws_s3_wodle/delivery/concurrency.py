@@ -43,6 +43,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 DEFAULT_OBJECTS = 2   # objects in flight: one decoding while another downloads or sends, on 2 cores
+SMALL = 8 << 20       # an object up to this size is held in memory (fetch.py); larger ones are spooled to disk
+BUDGET = 128 << 20    # bytes of objects in flight (each counted at most SMALL: larger ones are on disk)
 DEFAULT_DEPTH = 2     # batches a decoder may be ahead of its sender
 
 
@@ -142,8 +144,11 @@ class ObjectPipeline(Generic[R]):
     def __init__(self, objects: int, deliver: Callable[[ObjectRef], R],
                  settle: Callable[[Any, List[Tuple[ObjectRef, R]]], bool], *,
                  stop: Optional[threading.Event] = None, failed: Optional[Callable[[R], bool]] = None,
-                 halt_on_failure: bool = False, abort: Optional[threading.Event] = None) -> None:
+                 halt_on_failure: bool = False, abort: Optional[threading.Event] = None,
+                 budget: int = BUDGET) -> None:
         self.objects = max(1, objects)
+        self.budget = budget  # admission: bytes of the objects in flight (`cost`); one object always fits
+        self.held = 0
         self.deliver, self.settle = deliver, settle
         self.stop = stop or threading.Event()
         self.is_failure: Callable[[R], bool] = failed or (lambda result: False)
@@ -163,9 +168,26 @@ class ObjectPipeline(Generic[R]):
         """Start no new object (the caller met a failure of its own, e.g. a message that is no notification)."""
         self.gave_up = True
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
     def room(self) -> int:
-        """Objects that could start now."""
+        """Objects that could start now (by count; the byte budget is checked per object in `admits`)."""
         return 0 if self.halted else max(0, self.objects - len(self._in_flight))
+
+    @staticmethod
+    def cost(ref: ObjectRef) -> int:
+        """What an object in flight holds: its bytes when held in memory; SMALL when its size is unknown or it
+        is spooled to disk (its decoder's memory is one object's at a time: `one_at_a_time`)."""
+        size = getattr(ref, "size", None)
+        return SMALL if size is None or size < 0 else min(int(size), SMALL)
+
+    def admits(self, ref: ObjectRef) -> bool:
+        """Whether ``ref`` may start now: a free slot, and its cost within the byte budget (or nothing in flight)."""
+        if len(self._in_flight) >= self.objects:
+            return False
+        return not self._in_flight or self.held + self.cost(ref) <= self.budget
 
     def submit(self, message: Any, refs: Sequence[ObjectRef]) -> None:
         """Start the objects of ``message``; blocks while ``objects`` are in flight.
@@ -179,11 +201,12 @@ class ObjectPipeline(Generic[R]):
             self._complete(entry)
             return
         for i, ref in enumerate(refs):
-            while len(self._in_flight) >= self.objects and not self.halted:
+            while not self.admits(ref) and not self.halted:
                 self.reap(wait=True)
             if self.halted:
                 self._cut(entry, i)
                 return
+            self.held += self.cost(ref)
             self._in_flight[self._start(ref)] = (entry, i)
         self.reap(wait=False)
 
@@ -229,6 +252,7 @@ class ObjectPipeline(Generic[R]):
             done = [f for f in self._in_flight if f.done()]
         for future in done:
             entry, i = self._in_flight.pop(future)
+            self.held -= self.cost(entry.refs[i])
             exc = future.exception()
             if exc is not None:
                 entry.broken = True
@@ -266,3 +290,4 @@ class ObjectPipeline(Generic[R]):
         if wait and self._in_flight:
             cf.wait(list(self._in_flight))
         self._in_flight.clear()
+        self.held = 0

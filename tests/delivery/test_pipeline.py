@@ -131,11 +131,12 @@ def test_engine_down_with_parallel_objects_acknowledges_nothing(lab, tmp_path):
     assert proc.returncode == 4, proc.stderr
     assert "Traceback" not in proc.stderr
     assert lab.queue_depth() == 4  # none deleted
-    # the three objects in flight when the sink gave up were received once; the fourth never was: a run that
-    # ends receives nothing more (each receive counts towards the queue's redrive policy)
+    # each message was received once by the run (the fourth ahead of a free slot, in the same call: one
+    # receive's worth at most is held ahead), none twice: a run that ends receives nothing more (each receive
+    # counts towards the queue's redrive policy); and all are visible again at once (handed back)
     got = lab.client("sqs").receive_message(QueueUrl=lab.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0,
                                             MessageSystemAttributeNames=["ApproximateReceiveCount"])["Messages"]
-    assert sorted(int(m["Attributes"]["ApproximateReceiveCount"]) for m in got) == [1, 2, 2, 2]
+    assert sorted(int(m["Attributes"]["ApproximateReceiveCount"]) for m in got) == [2, 2, 2, 2]
 
 
 def test_a_stopped_pipelined_run_hands_back_every_unfinished_message_and_resumes(sqs, moto_server,  # noqa: F811
@@ -368,23 +369,57 @@ def test_a_message_is_deleted_only_after_every_event_of_its_objects_was_accepted
     assert [keys for keys, _ in deleted] != messages  # they did complete out of order
 
 
-def test_a_pipelined_run_receives_only_what_it_can_start(sqs, moto_server, tmp_path):  # noqa: F811
-    """A message received but not started waits in our hands while another consumer could take it: each
-    receive asks for at most the free object slots."""
+def test_a_pipelined_run_receives_ahead_within_its_bound(sqs, moto_server, tmp_path):  # noqa: F811
+    """A completed object's slot is filled from messages already in hand, not after a round trip to SQS: the
+    run receives ahead of its free slots, but holds at most RECEIVE_AHEAD messages beyond its objects in
+    flight (each receive asks for no more), and while objects are in flight a receive does not long-poll."""
+    from aws_s3_wodle.sources.sqs.subscriber import RECEIVE_AHEAD
+
     from .test_delivery import _Collect
-    s3, queue = _s3_and_queue(sqs, moto_server, [[f"k{i}"] for i in range(6)])
-    decoder = _Objects(batches=2, pause=0.2)
+    s3, queue = _s3_and_queue(sqs, moto_server, [[f"k{i}"] for i in range(30)])
+    decoder = _Objects(batches=2, pause=0.05)
     asks = []
+    received = [0]
     receive = queue.receive
 
-    def recording_receive(max_messages=None):
-        asks.append((decoder.gauge.running, max_messages))
-        return receive(max_messages)
+    def recording_receive(max_messages=None, wait_seconds=None):
+        in_hand = received[0] - len(decoder.closed)  # received, not finished decoding (started or not)
+        asks.append((decoder.gauge.running, in_hand, max_messages, wait_seconds))
+        got = receive(max_messages, wait_seconds)
+        received[0] += len(got)
+        return got
 
     queue.receive = recording_receive
-    stats = _run(queue, s3, decoder, _Collect(), tmp_path).run()
-    assert stats.deleted == 6 and decoder.gauge.peak == 2
-    assert all(active + asked <= 2 for active, asked in asks), asks
+    stats = _run(queue, s3, decoder, _Collect(), tmp_path, parallel_objects=2).run()
+    assert stats.deleted == 30 and decoder.gauge.peak == 2
+    assert all(in_hand + asked <= 2 + RECEIVE_AHEAD for _, in_hand, asked, _ in asks), asks
+    assert any(running + asked > 2 for running, _, asked, _ in asks), asks  # it does receive ahead
+    assert all(wait == 0 for running, _, _, wait in asks if running), asks  # no long poll with objects in flight
+    assert len(asks) <= 30 // 10 + 4, asks  # about one receive per 10 messages, not one per free slot
+
+
+def test_messages_received_ahead_are_handed_back_at_a_stop(sqs, moto_server, tmp_path):  # noqa: F811
+    """A stop while messages wait in hand, not started: each is handed back at once (visible again), none
+    deleted, and the next run delivers them."""
+    from .test_delivery import _Collect, _visible
+
+    class StopAfterFirst(_Collect):
+        def send_batch(self, events, origin):
+            result = super().send_batch(events, origin)
+            stop.set()
+            return result
+
+    s3, queue = _s3_and_queue(sqs, moto_server, [[f"k{i}"] for i in range(8)])
+    stop = threading.Event()
+    run = _run(queue, s3, _Objects(batches=1), StopAfterFirst(), tmp_path, stop=stop, parallel_objects=2)
+    with pytest.raises(Exception, match="stopped"):  # the other object in flight was interrupted
+        run.run()
+    stats = run.stats
+    assert stats.messages >= 3  # more received than could start: some were waiting in hand
+    assert stats.released == stats.messages - stats.deleted
+    assert _visible(sqs, queue) == 8 - stats.deleted
+    again = _run(queue, s3, _Objects(batches=1), _Collect(), tmp_path).run()
+    assert again.deleted == 8 - stats.deleted
 
 
 @pytest.mark.parametrize("parallel", [1, 2])

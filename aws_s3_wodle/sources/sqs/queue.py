@@ -67,22 +67,24 @@ class SqsQueue:
         except BotoCoreError as exc:
             raise AwsAccessError(f"SQS is unreachable while looking up queue '{self.name}': {exc}") from None
 
-    def receive(self, max_messages: Optional[int] = None) -> list[Message]:
-        """One long poll for up to `max_messages` (default: the queue's own, at most 10) messages."""
+    def receive(self, max_messages: Optional[int] = None, wait_seconds: Optional[int] = None) -> list[Message]:
+        """One long poll for up to `max_messages` (default: the queue's own, at most 10) messages, waiting up to
+        `wait_seconds` (default: the queue's own; 0 for a look that must not wait, e.g. receiving ahead)."""
         wanted = min(BATCH, max(1, max_messages if max_messages is not None else self.max_messages))
+        wait = self.wait_seconds if wait_seconds is None else min(wait_seconds, self.wait_seconds)
         kwargs: dict[str, Any] = {"QueueUrl": self.url, "MaxNumberOfMessages": wanted,
-                                  "WaitTimeSeconds": self.wait_seconds,
+                                  "WaitTimeSeconds": wait,
                                   "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"]}
         if self.visibility_timeout is not None:
             kwargs["VisibilityTimeout"] = self.visibility_timeout
-        if self.stop is None or self.wait_seconds <= FIRST_SLICE:
+        if self.stop is None or wait <= FIRST_SLICE:
             return self._receive(kwargs)
         if self.stop.is_set():
             return []
         first = self._receive({**kwargs, "WaitTimeSeconds": FIRST_SLICE})
         if first or self.stop.is_set():
             return first
-        return _Poll(self, {**kwargs, "WaitTimeSeconds": self.wait_seconds - FIRST_SLICE}).wait(self.stop)
+        return _Poll(self, {**kwargs, "WaitTimeSeconds": wait - FIRST_SLICE}).wait(self.stop)
 
     def _receive(self, kwargs: dict[str, Any]) -> list[Message]:
         try:

@@ -46,6 +46,10 @@ __all__ = ["Decoder", "Interrupted", "RunOptions", "SubscriberRun"]
 
 
 _SETTINGS = RunSettings()  # the defaults of the run settings live there only
+# Messages a pipelined run may hold received but not started, beyond its free object slots: one receive's
+# worth, so a completed object's slot is filled at once instead of after a round trip to SQS. They are kept
+# invisible by the LeaseKeeper meanwhile, and handed back at once if the run ends before they start.
+RECEIVE_AHEAD = 10
 
 
 @dataclass
@@ -141,11 +145,10 @@ class SubscriberRun:
         pipeline: ObjectPipeline = ObjectPipeline(self.options.parallel_objects, objects.deliver, settle,
                                                   stop=self.stop, failed=lambda outcome: not outcome.delivered,
                                                   halt_on_failure=not self.options.skip_on_error, abort=abort)
+        receiver = _ReceiveAhead(self)
         try:
-            # receive only what can start now: a message in our hands could have gone to another consumer
-            for batch in self._receive_batches(lambda: min(pipeline.room(), SQS_BATCH)):
-                waiting.extend(batch)
-                while waiting and not pipeline.halted:
+            while not pipeline.halted:
+                while waiting and pipeline.room() and not pipeline.halted:  # start what can start
                     message = waiting.popleft()
                     in_hand.append(message)
                     refs, acknowledged = self._announced(message, settle)
@@ -154,8 +157,25 @@ class SubscriberRun:
                     elif not acknowledged and not self.options.skip_on_error:
                         pipeline.give_up()
                     pipeline.reap()
-                if not pipeline.wait_for_room():
+                if pipeline.halted:
                     break
+                busy = pipeline.in_flight > 0
+                if not receiver.drained and len(waiting) <= pipeline.room():
+                    # too few in hand to fill the free slots: receive, up to RECEIVE_AHEAD more than can start;
+                    # while objects are in flight, a look that does not wait (the long poll only when idle)
+                    batch = receiver.take(min(SQS_BATCH, pipeline.room() + RECEIVE_AHEAD - len(waiting)),
+                                          wait=not busy)
+                    if batch:
+                        waiting.extend(batch)
+                        continue
+                    if receiver.drained and not busy and not waiting:
+                        break  # the queue is drained and nothing is in flight
+                    if busy:
+                        pipeline.reap(wait=True)  # nothing to take now: look again once an object is done
+                    continue
+                if not busy and not waiting:
+                    break
+                pipeline.reap(wait=True)
             try:
                 pipeline.finish()
             finally:
@@ -214,10 +234,10 @@ class SubscriberRun:
             self.keeper.hold(fresh, received_at)
             yield fresh
 
-    def _receive(self, max_messages: int) -> list[Message]:
+    def _receive(self, max_messages: int, wait_seconds: Optional[int] = None) -> list[Message]:
         for attempt in range(self.options.receive_retries + 1):
             try:
-                return self.queue.receive(max_messages)
+                return self.queue.receive(max_messages, wait_seconds)
             except AwsAccessError as exc:
                 if exc.cause is None or not is_transient(exc.cause) or attempt == self.options.receive_retries:
                     raise
@@ -226,6 +246,7 @@ class SubscriberRun:
                 if self.stop.wait(delay):
                     return []
         return []
+
 
     # --- one message
 
@@ -314,3 +335,35 @@ class SubscriberRun:
         elif counted:
             with self.counting:
                 self.stats.acknowledged(message.sent_timestamp_ms)
+
+
+class _ReceiveAhead:
+    """The pipelined run's receives: fresh messages only, leased at once; `drained` once the queue is empty
+    (a long poll found nothing) or keeps handing back only messages this run already saw."""
+
+    def __init__(self, run: "SubscriberRun") -> None:
+        self.run = run
+        self.seen: set[str] = set()
+        self.stale = 0
+        self.drained = False
+
+    def take(self, wanted: int, wait: bool) -> list[Message]:
+        """Up to `wanted` fresh messages; `wait`: a long poll (else a look that does not wait)."""
+        run = self.run
+        if run.stop.is_set() or wanted <= 0:
+            return []
+        received_at = time.monotonic()
+        batch = run._receive(wanted, None if wait else 0)
+        fresh = [m for m in batch if m.message_id not in self.seen]
+        if not batch:
+            self.drained = wait  # a look that did not wait proves nothing
+            return []
+        if not fresh:
+            self.stale += 1  # a message that failed earlier in this run is back: it stays for a later run
+            self.drained = self.stale > 2
+            return []
+        self.stale = 0
+        self.seen.update(m.message_id for m in fresh)
+        run.stats.messages += len(fresh)
+        run.keeper.hold(fresh, received_at)
+        return fresh
