@@ -147,11 +147,16 @@ class RunSettings:
                                   "(JSON, CSV, text; subscriber or bucket blocks) are sent in batches of at most 500 "
                                   "events whatever N is (each batch's memory is measured in "
                                   "bench/gzip_jsonl_memory.py); memory is bounded by the batch, not by the object")
-    parallel_objects: int = setting(2, "--parallel-objects", parse=whole(0, 32), metavar="{0..32}", value="N",
-                                    help="objects delivered at once, their downloads, decoding and sending "
-                                         "overlapping (default %(default)s, for 2 cores; 1: one object at a time)",
-                                    doc="objects delivered at once, their downloads, decoding and sending "
-                                        "overlapping (default `2`, for 2 cores; `1`: one object at a time). The "
+    parallel_objects: int = setting(16, "--parallel-objects", parse=whole(0, 64), metavar="{0..64}", value="N",
+                                    help="at most N objects in flight at once, their receives, downloads, "
+                                         "decoding and sending overlapping (default %(default)s; fewer when they "
+                                         "are large: 128 MiB of objects in flight at most; 1: one at a time)",
+                                    doc="at most N objects in flight at once, their receives, downloads, decoding "
+                                        "and sending overlapping (default `16`; `1`: one object at a time). The "
+                                        "real number is decided by size: objects in flight hold at most 128 MiB "
+                                        "(each counted up to 8 MiB: smaller ones are held in memory, larger ones "
+                                        "spooled to disk and decoded one at a time), so many small objects overlap "
+                                        "their AWS round trips while large ones cost one decoder's memory. The "
                                         "fault-injection suite proves both `1` and `2`. With `skip_on_error` 'no', "
                                         "no object starts after the first failure; those in flight finish")
     convert_threads: int = setting(0, "--convert-threads", parse=whole(0, 64), metavar="{0..64}", value="N",

@@ -34,6 +34,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
+from aws_s3_wodle.delivery.fetch import IN_MEMORY
 from aws_s3_wodle.errors import WodleError
 from aws_s3_wodle.seams import ObjectRef
 
@@ -43,7 +44,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 DEFAULT_OBJECTS = 2   # objects in flight: one decoding while another downloads or sends, on 2 cores
-SMALL = 8 << 20       # an object up to this size is held in memory (fetch.py); larger ones are spooled to disk
+SMALL = IN_MEMORY     # an object up to this size is held in memory (fetch.py); larger ones are spooled to disk
 BUDGET = 128 << 20    # bytes of objects in flight (each counted at most SMALL: larger ones are on disk)
 DEFAULT_DEPTH = 2     # batches a decoder may be ahead of its sender
 

@@ -1,4 +1,7 @@
-"""S3 GET into an anonymous spool file: objects never sit whole in memory, and vanish on close.
+"""S3 GET into an anonymous spool file (or memory, when small): a large object never sits whole in memory,
+and either vanishes on close. An object of at most IN_MEMORY bytes (S3's Content-Length) is held in a BytesIO
+instead: many small objects in flight cost no file system calls, and their bytes are bounded by the run's
+admission budget (concurrency.py counts each object in flight at most IN_MEMORY bytes).
 
 One GetObject streamed to the spool; if the stream breaks part-way (connection reset, a short body),
 the download resumes with a Range request from the last byte written, and the result is checked
@@ -14,12 +17,13 @@ the read). The download then raises `Interrupted`; nothing of the object was sen
 """
 from __future__ import annotations
 
+import io
 import logging
 import random
 import tempfile
 import threading
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Optional
+from typing import Any, BinaryIO, Callable, Optional
 
 from contextlib import contextmanager
 from typing import Iterator
@@ -38,6 +42,7 @@ ATTEMPTS = 3          # our tries per object (each is botocore's own up to 5 att
 RESUMES = 5           # broken streams resumed per try
 BACKOFF = 1.0         # seconds before our 2nd try, doubled after each (with jitter)
 STOP_POLL = 0.25      # seconds between two looks at the stop flag while a download streams
+IN_MEMORY = 8 << 20   # objects up to this size are held in memory, larger ones spooled to a temporary file
 
 
 @dataclass
@@ -73,16 +78,24 @@ def download(s3: Any, ref: ObjectRef, spool_dir: Optional[str] = None, *, attemp
     for attempt in range(1, attempts + 1):
         if stop.is_set():
             raise Interrupted(f"stopped while downloading {ref}; it is read again on the next run")
-        spool = tempfile.TemporaryFile(dir=spool_dir)
+        spools: list[BinaryIO] = []
+
+        def spool_for(size: int) -> BinaryIO:
+            spool: BinaryIO = (io.BytesIO() if 0 <= size <= IN_MEMORY
+                               else tempfile.TemporaryFile(dir=spool_dir))  # type: ignore[assignment]
+            spools.append(spool)
+            return spool
         try:
-            size, etag, version = _get(s3, ref, spool, stop)
-            spool.seek(0)
-            return Download(spool, size, etag, version, attempt)
+            size, etag, version = _get(s3, ref, spool_for, stop)
+            spools[0].seek(0)
+            return Download(spools[0], size, etag, version, attempt)
         except Interrupted:
-            spool.close()
+            for spool in spools:
+                spool.close()
             raise
         except (ClientError, BotoCoreError, OSError, _Changed) as exc:
-            spool.close()
+            for spool in spools:
+                spool.close()
             if stop.is_set():  # the watcher cut the stream, or the stop came during a failing call
                 raise Interrupted(f"stopped while downloading {ref}; it is read again on the next run") from None
             cls, _ = classify_s3_error(exc)
@@ -123,15 +136,16 @@ def _cut_on_stop(body: Any, stop: threading.Event) -> Iterator[None]:
         done.set()
 
 
-def _get(s3: Any, ref: ObjectRef, spool: BinaryIO,
+def _get(s3: Any, ref: ObjectRef, spool_for: Callable[[int], BinaryIO],
          stop: threading.Event) -> tuple[int, Optional[str], Optional[str]]:
-    """Stream the object to spool, resuming broken streams with Range; returns (size, etag, version)."""
+    """Stream the object to `spool_for(its size)`, resuming broken streams with Range; returns (size, etag, version)."""
     args: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
     if ref.version_id:
         args["VersionId"] = ref.version_id
     response = s3.get_object(**args)
     size = int(response.get("ContentLength", -1))
     etag, version = response.get("ETag"), response.get("VersionId")
+    spool = spool_for(size)
     written = 0
     for resume in range(RESUMES + 1):
         body = response["Body"]

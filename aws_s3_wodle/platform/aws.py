@@ -32,7 +32,9 @@ REFRESH_WINDOW = 300
 TOTAL_ATTEMPTS = 6
 
 
-def client_config(max_pool: int = 10) -> BotoConfig:
+def client_config(max_pool: int = 64) -> BotoConfig:
+    """Our botocore settings. The pool allows one connection per object in flight (--parallel-objects, at
+    most 64): connections are opened only when needed and reused across objects."""
     retries: dict[str, Any] = {"mode": "standard"}
     if botocore.session.Session().get_config_variable("max_attempts") is None:
         retries["total_max_attempts"] = TOTAL_ATTEMPTS

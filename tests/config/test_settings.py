@@ -25,7 +25,7 @@ def test_each_command_line_takes_its_defaults_from_the_declarations():
     assert check.build_parser().get_default("wazuh_path") == defaults.wazuh_path
 
 
-@pytest.mark.parametrize("argv", [["--parallel-objects", "33"], ["--sqs-wait", "21"], ["--debug", "4"],
+@pytest.mark.parametrize("argv", [["--parallel-objects", "65"], ["--sqs-wait", "21"], ["--debug", "4"],
                                   ["--convert-threads", "-1"]])
 def test_a_setting_out_of_its_range_is_a_usage_error(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
