@@ -52,6 +52,32 @@ def test_messages_are_settled_once_after_all_their_objects_in_any_completion_ord
     assert 2 <= calls.peak <= 3  # bounded: never more objects in flight than asked
 
 
+def test_the_byte_budget_admits_many_small_objects_and_few_large_ones():
+    """Admission by bytes: small objects fill every slot; objects counted at the in-memory limit (large, or of
+    unknown size) are admitted only as far as the budget goes, but one always starts, whatever its size."""
+    from aws_s3_wodle.delivery.concurrency import SMALL
+
+    def peak_in_flight(sizes, objects=16, budget=4 * SMALL):
+        calls = Concurrency()
+
+        def deliver(ref):
+            with calls:
+                time.sleep(0.02)
+            return True
+        pipeline = ObjectPipeline(objects, deliver, lambda m, r: True, budget=budget)
+        for i, size in enumerate(sizes):
+            pipeline.submit(f"m{i}", [ObjectRef("bucket", f"k{i}", size)])
+            assert pipeline.held <= budget or pipeline.in_flight == 1
+        pipeline.finish()
+        assert pipeline.held == 0  # every object's bytes given back
+        return calls.peak
+
+    assert peak_in_flight([1 << 20] * 40) == 16  # 16 x 1 MiB fit in 32 MiB: the slot count bounds them
+    assert peak_in_flight([10 << 30] * 12) == 4  # large (spooled) ones count SMALL each: 4 of them
+    assert peak_in_flight([None] * 12) == 4  # unknown size: counted as large
+    assert peak_in_flight([10 << 30] * 3, budget=SMALL // 2) == 1  # one always starts, even over the budget
+
+
 def test_a_message_without_objects_is_settled_at_once():
     settled = []
     pipeline = ObjectPipeline(2, lambda ref: True, lambda m, r: settled.append((m, r)) or True)
