@@ -31,6 +31,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
@@ -159,6 +161,7 @@ class ObjectPipeline(Generic[R]):
         self.failed = False         # some message could not be settled as delivered
         self.gave_up = False        # halt_on_failure, and an object failed (or the caller said so: give_up)
         self._in_flight: dict = {}
+        self._completed: deque = deque(maxlen=64)  # monotonic times objects ended: the recent pace (`finished_within`)
 
     @property
     def halted(self) -> bool:
@@ -172,6 +175,11 @@ class ObjectPipeline(Generic[R]):
     @property
     def in_flight(self) -> int:
         return len(self._in_flight)
+
+    def finished_within(self, seconds: float) -> int:
+        """Objects that ended in the last `seconds`: how fast slots free up (the receive-ahead's measure)."""
+        since = time.monotonic() - seconds
+        return sum(1 for at in self._completed if at >= since)
 
     def room(self) -> int:
         """Objects that could start now (by count; the byte budget is checked per object in `admits`)."""
@@ -253,6 +261,7 @@ class ObjectPipeline(Generic[R]):
             done = [f for f in self._in_flight if f.done()]
         for future in done:
             entry, i = self._in_flight.pop(future)
+            self._completed.append(time.monotonic())
             self.held -= self.cost(entry.refs[i])
             exc = future.exception()
             if exc is not None:

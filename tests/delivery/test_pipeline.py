@@ -157,12 +157,11 @@ def test_engine_down_with_parallel_objects_acknowledges_nothing(lab, tmp_path):
     assert proc.returncode == 4, proc.stderr
     assert "Traceback" not in proc.stderr
     assert lab.queue_depth() == 4  # none deleted
-    # each message was received once by the run (the fourth ahead of a free slot, in the same call: one
-    # receive's worth at most is held ahead), none twice: a run that ends receives nothing more (each receive
-    # counts towards the queue's redrive policy); and all are visible again at once (handed back)
+    # the three objects in flight when the sink gave up were received once; the fourth never was: a run that
+    # ends receives nothing more (each receive counts towards the queue's redrive policy)
     got = lab.client("sqs").receive_message(QueueUrl=lab.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0,
                                             MessageSystemAttributeNames=["ApproximateReceiveCount"])["Messages"]
-    assert sorted(int(m["Attributes"]["ApproximateReceiveCount"]) for m in got) == [2, 2, 2, 2]
+    assert sorted(int(m["Attributes"]["ApproximateReceiveCount"]) for m in got) == [1, 2, 2, 2]
 
 
 def test_a_stopped_pipelined_run_hands_back_every_unfinished_message_and_resumes(sqs, moto_server,  # noqa: F811
@@ -421,7 +420,7 @@ def test_a_pipelined_run_receives_ahead_within_its_bound(sqs, moto_server, tmp_p
     assert all(in_hand + asked <= 2 + RECEIVE_AHEAD for _, in_hand, asked, _ in asks), asks
     assert any(running + asked > 2 for running, _, asked, _ in asks), asks  # it does receive ahead
     assert all(wait == 0 for running, _, _, wait in asks if running), asks  # no long poll with objects in flight
-    assert len(asks) <= 30 // 10 + 4, asks  # about one receive per 10 messages, not one per free slot
+    assert len(asks) <= 30 // 2, asks  # fewer receives than slots filled: it asks for more once objects end
 
 
 def test_messages_received_ahead_are_handed_back_at_a_stop(sqs, moto_server, tmp_path):  # noqa: F811
@@ -429,23 +428,27 @@ def test_messages_received_ahead_are_handed_back_at_a_stop(sqs, moto_server, tmp
     deleted, and the next run delivers them."""
     from .test_delivery import _Collect, _visible
 
-    class StopAfterFirst(_Collect):
+    class StopAfterSome(_Collect):
         def send_batch(self, events, origin):
             result = super().send_batch(events, origin)
-            stop.set()
+            if len(self.events) >= 2 * 6:  # six objects sent: the run has seen objects end, so it receives ahead
+                stop.set()
             return result
 
-    s3, queue = _s3_and_queue(sqs, moto_server, [[f"k{i}"] for i in range(8)])
+    s3, queue = _s3_and_queue(sqs, moto_server, [[f"k{i}"] for i in range(14)])
     stop = threading.Event()
-    run = _run(queue, s3, _Objects(batches=1), StopAfterFirst(), tmp_path, stop=stop, parallel_objects=2)
-    with pytest.raises(Exception, match="stopped"):  # the other object in flight was interrupted
+    run = _run(queue, s3, _Objects(batches=1, pause=0.02), StopAfterSome(), tmp_path, stop=stop,
+               parallel_objects=2)
+    try:
         run.run()
+    except Exception as exc:  # an object in flight at the stop ends "stopped"
+        assert "stopped" in str(exc)
     stats = run.stats
-    assert stats.messages >= 3  # more received than could start: some were waiting in hand
+    assert stats.messages > stats.deleted + 2  # more in hand than the two slots: some were waiting, not started
     assert stats.released == stats.messages - stats.deleted
-    assert _visible(sqs, queue) == 8 - stats.deleted
+    assert _visible(sqs, queue) == 14 - stats.deleted
     again = _run(queue, s3, _Objects(batches=1), _Collect(), tmp_path).run()
-    assert again.deleted == 8 - stats.deleted
+    assert again.deleted == 14 - stats.deleted
 
 
 @pytest.mark.parametrize("parallel", [1, 2])

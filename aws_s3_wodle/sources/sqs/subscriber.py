@@ -46,10 +46,14 @@ __all__ = ["Decoder", "Interrupted", "RunOptions", "SubscriberRun"]
 
 
 _SETTINGS = RunSettings()  # the defaults of the run settings live there only
-# Messages a pipelined run may hold received but not started, beyond its free object slots: one receive's
-# worth, so a completed object's slot is filled at once instead of after a round trip to SQS. They are kept
-# invisible by the LeaseKeeper meanwhile, and handed back at once if the run ends before they start.
+# Messages a pipelined run may hold received but not started, beyond its free object slots: at most one
+# receive's worth, and no more than objects ended in the last AHEAD_WINDOW seconds, so a message waits in
+# our hands about that long at most: many small objects get their slots filled without a round trip to SQS
+# each, while slow ones (or a run whose objects cannot end: the engine is gone) receive only what can start
+# and leave the rest to other consumers. Messages in hand are kept invisible by the LeaseKeeper meanwhile,
+# and handed back at once if the run ends before they start.
 RECEIVE_AHEAD = 10
+AHEAD_WINDOW = 1.0
 
 
 @dataclass
@@ -160,11 +164,11 @@ class SubscriberRun:
                 if pipeline.halted:
                     break
                 busy = pipeline.in_flight > 0
-                if not receiver.drained and len(waiting) <= pipeline.room():
-                    # too few in hand to fill the free slots: receive, up to RECEIVE_AHEAD more than can start;
+                ahead = min(RECEIVE_AHEAD, pipeline.finished_within(AHEAD_WINDOW))
+                if not receiver.drained and len(waiting) <= pipeline.room() and pipeline.room() + ahead:
+                    # too few in hand to fill the free slots: receive, up to `ahead` more than can start;
                     # while objects are in flight, a look that does not wait (the long poll only when idle)
-                    batch = receiver.take(min(SQS_BATCH, pipeline.room() + RECEIVE_AHEAD - len(waiting)),
-                                          wait=not busy)
+                    batch = receiver.take(min(SQS_BATCH, pipeline.room() + ahead - len(waiting)), wait=not busy)
                     if batch:
                         waiting.extend(batch)
                         continue
