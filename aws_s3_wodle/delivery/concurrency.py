@@ -6,11 +6,12 @@
 
 Threads suffice: downloads wait on the network, Parquet decoding and the Arrow-native
 conversion run in C++ with the GIL released, and sending waits in socket calls. Everything is
-bounded: at most `objects` objects in flight (each with its spool file), one of them decoding at a
-time (the conversion pool gives it the cores) and each decoder at most `depth` batches ahead of
-its sender, so memory is one decoder plus about objects x (depth + 2) batches whatever the size
-of the objects. A receive asks for no more messages than there are
-free object slots, so none waits in our hands while it could have gone to another consumer.
+bounded: at most `objects` objects in flight, and only as many as fit a byte budget (`admits`: each
+counted at its size up to SMALL, the in-memory limit of fetch.py; larger ones are spooled to disk),
+one of them decoding at a time (the conversion pool gives it the cores) and each decoder at most
+`depth` batches ahead of its sender, so memory is one decoder plus the small objects' bytes plus
+about objects x (depth + 2) batches whatever the size of the objects. How far the receives run ahead
+of the free slots is the subscriber's choice (subscriber.py: RECEIVE_AHEAD), from `finished_within`.
 
 At-least-once holds in any completion order: a message is settled (deleted) only when every
 object it names was accepted by the sink. The run halts (no new object starts) on an error that

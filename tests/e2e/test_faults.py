@@ -6,8 +6,9 @@ expected, delivered, duplicates, lost. The figures are collected in TABLE, which
 the summary of every pytest run ("delivery under faults").
 
 Every scenario runs in both modes of a run (the `mode` fixture): serial (`--parallel-objects 1`, one
-object at a time) and pipelined (`--parallel-objects 2`, the default: two objects in flight, each decoded
-ahead of its sending, messages received two at a time and settled in whatever order their objects end).
+object at a time) and pipelined (`--parallel-objects 2`: two objects in flight, each decoded ahead of its
+sending, messages received up to 10 at a time once objects end quickly, deleted in batches, and settled in
+whatever order their objects end; the default is the same loop with up to 16 in flight).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ from ..conftest import run_wodle
 HEADER = b"1:Wazuh-AWS:"
 TABLE: list[tuple[str, str, int, int, int, int]] = []
 
-# The two modes of a subscriber run and their --parallel-objects: the serial loop, and the pipelined default.
+# The two modes of a subscriber run and their --parallel-objects: the serial loop, and the pipelined loop.
 MODES = {"serial": 1, "pipelined": 2}
 
 
