@@ -19,6 +19,9 @@ With `session_seconds`, it also plays STS's clock: every AssumeRole answer expir
 after it was issued, and a request signed with expired keys is refused with ExpiredToken, as AWS does.
 Every call is recorded in `seen` (service, action, operation, key, signing key and its age, fault), and
 the secrets STS issued in `secrets`, so tests can count calls and look for leaks.
+
+With `latency`, it also plays a region's distance: every call waits that many seconds before it is forwarded
+(or answered with a fault), as a request's round trip to a real endpoint does; see `Latency`.
 """
 from __future__ import annotations
 
@@ -97,6 +100,29 @@ def throttled(service: str, action: str, **kw) -> Fault:
 
 
 @dataclass
+class Latency:
+    """A fixed delay per AWS call, optionally per service: `Latency(0.02)`, `Latency(0.02, {"s3": 0.03})`.
+
+    Modelling choice: from a host in the same region, an SDK call to SQS or S3 typically takes 10-50 ms
+    (TLS already up, small request and answer), against about 1 ms to moto on loopback; so 20 ms per call
+    is the bench's "real region". The delay is paid once per request round trip, before the request is
+    forwarded (or answered with a fault), by the thread serving that connection: concurrent calls each pay it
+    in parallel, as they would over the network, and a long poll still waits its full WaitTimeSeconds at
+    moto on top of it. The transfer time of a large body is not modelled (loopback's bandwidth is kept).
+    """
+
+    def __init__(self, seconds: float = 0.0, per_service: Optional[dict[str, float]] = None) -> None:
+        if seconds < 0 or any(v < 0 for v in (per_service or {}).values()):
+            raise ValueError("a latency is a number of seconds >= 0")
+        self.seconds = seconds
+        self.per_service = dict(per_service or {})
+
+    def of(self, service: str) -> float:
+        """The delay a call to `service` pays."""
+        return self.per_service.get(service, self.seconds)
+
+
+@dataclass
 class Seen:
     """One call through the proxy."""
 
@@ -108,16 +134,19 @@ class Seen:
     access_key: Optional[str] = None   # the key id that signed it
     fault: Optional[str] = None        # the error code answered, "truncated", or None
     key_age: Optional[float] = None    # seconds since STS (through this proxy) issued the signing key
+    upstream_seconds: float = 0.0      # how long moto took to answer (the added latency not included)
 
 
 class FaultProxy:
     """`with FaultProxy(moto.endpoint, [faults], session_seconds=...) as proxy: ...; proxy.add(fault)`."""
 
-    def __init__(self, upstream: str, faults: tuple = (), *, session_seconds: Optional[float] = None) -> None:
+    def __init__(self, upstream: str, faults: tuple = (), *, session_seconds: Optional[float] = None,
+                 latency: "float | Latency" = 0.0) -> None:
         parts = urlsplit(upstream)
         self.upstream_host, self.upstream_port = parts.hostname or "127.0.0.1", parts.port or 80
         self.faults: list[Fault] = list(faults)
         self.session_seconds = session_seconds
+        self.latency = latency if isinstance(latency, Latency) else Latency(latency)
         self.seen: list[Seen] = []
         self.issued: dict[str, float] = {}     # access key id -> expiry (epoch seconds), with session_seconds
         self.issued_at: dict[str, float] = {}  # access key id -> when STS issued it
@@ -175,6 +204,19 @@ class FaultProxy:
         return sum(1 for c in calls if (service is None or c.service == service) and
                    (action is None or action in (c.action, c.operation)) and
                    (faulted is None or c.faulted == faulted) and (fault is None or c.fault == fault))
+
+    def calls_by_action(self) -> Counter:
+        """`service:operation` -> how many calls (faulted ones included)."""
+        with self.lock:
+            return Counter(f"{c.service}:{c.operation}" for c in self.seen)
+
+    def upstream_seconds(self) -> Counter:
+        """`service:operation` -> seconds moto spent answering those calls in all (a long poll's wait included)."""
+        out: Counter = Counter()
+        with self.lock:
+            for c in self.seen:
+                out[f"{c.service}:{c.operation}"] += c.upstream_seconds
+        return out
 
     def faults_seen(self) -> Counter:
         """`service:operation:fault` -> how many calls got it."""
@@ -318,11 +360,16 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         call, protocol, params = classify(self.command, self.path, self.headers, body)
         fault = self.owner._pick(call, params)
+        delay = self.owner.latency.of(call.service)
+        if delay:
+            time.sleep(delay)  # the request's round trip (Latency); this connection's thread only
         if fault is not None and not fault.truncate and not fault.stall:
             payload, headers = error_response(fault, protocol, call.service)
             self._reply(fault.status, list(headers.items()), payload)
             return
+        started = time.perf_counter()
         status, headers, payload = self._forward(body)
+        call.upstream_seconds = time.perf_counter() - started
         if call.service == "sts" and call.action == "AssumeRole" and status == 200:
             payload = self.owner._issued(payload)
         if fault is not None and fault.stall:

@@ -88,7 +88,7 @@ def run_subscriber(block: Any, ctx: Context, decoder: Decoder) -> RunStats:
     options = ctx.options.for_block(block)
     queue = SqsQueue(clients.sqs(), where.name, wait_seconds=options.wait_seconds,
                      max_messages=options.max_messages, visibility_timeout=options.visibility_timeout,
-                     owner_account=where.account)
+                     owner_account=where.account, stop=ctx.stop)
     run = SubscriberRun(block.label, queue, LazyClient(clients.s3), decoder, ctx.sink, options, ctx.stop)
     if ctx.progress:
         ctx.progress.watch(run.stats)
