@@ -48,4 +48,5 @@ class SqsDelivery:
     dead_letter_after: Optional[int] = option(parse_receive_count, help=(
         "Unset: a message that can never succeed (object missing, denied or corrupt, body not a notification) "
         "is left to the queue's redrive policy. N: once received N times, it is recorded with its body in "
-        "STATE_DIR/dead-letter.jsonl and deleted."))
+        "STATE_DIR/dead-letter.jsonl and deleted (the file is capped at 64 MiB and never rotated: once full, "
+        "messages stay for the redrive policy until its lines are replayed or moved)."))

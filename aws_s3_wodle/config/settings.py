@@ -13,12 +13,17 @@ from typing import Any, Callable, Optional
 from aws_s3_wodle.config.wodle import DEFAULT_CONFIG, DEFAULT_WAZUH_PATH
 
 
+def _converted(text: str, convert: Callable[[str], Any], what: str) -> Any:
+    """`convert(text)`, or the usage error argparse shows with the flag's name: "'x' is not <what>"."""
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
 def positive_int(text: str) -> int:
     """An integer of at least 1 (batch sizes: 0 divides by zero, a negative size reads nothing)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    value = _converted(text, int, "an integer")
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer (at least 1)")
     return value
@@ -26,10 +31,7 @@ def positive_int(text: str) -> int:
 
 def seconds(text: str) -> float:
     """A finite number of seconds, 0 or more (nan or a negative wait would spin without sleeping)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    value = _converted(text, float, "a number of seconds")
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds, 0 or more")
     return value
@@ -38,10 +40,7 @@ def seconds(text: str) -> float:
 def whole(low: int, high: int) -> Callable[[str], int]:
     """An integer from low to high (argparse's message names the flag and the range)."""
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        value = _converted(text, int, "an integer")
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{text!r} is not from {low} to {high}")
         return value
@@ -56,10 +55,8 @@ def byte_size(text: str) -> int:
     """A number of bytes, at least 1, with an optional binary unit: 65536, 64k, 8M, 4G."""
     body = text.strip().lower().removesuffix("ib").removesuffix("b")
     unit = body[-1:] if body[-1:] in ("k", "m", "g") else ""
-    try:
-        value = int(body[:len(body) - len(unit)]) * _UNITS[unit]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size in bytes (e.g. 65536, 64k, 8M, 4G)") from None
+    number = body[:len(body) - len(unit)]
+    value = _converted(text, lambda _: int(number), "a size in bytes (e.g. 65536, 64k, 8M, 4G)") * _UNITS[unit]
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive size")
     return value

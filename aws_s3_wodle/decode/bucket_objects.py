@@ -1,4 +1,4 @@
-"""A bucket type's decoder (seams.Decoder): parse the object's records, shape them, discard, wrap for Wazuh.
+"""A bucket type's decoder (seams.Decoder): parse the object's records, discard (the record as read, as Wazuh does), shape, wrap for Wazuh.
 
 The listing source (sources/listing/run.py) builds one per prefix from its bucket type (layouts.py: a
 parser and a shaper) and hands it to the delivery engine, which sends and checkpoints the batches like
@@ -15,7 +15,7 @@ from typing import BinaryIO, Callable, Iterator, Optional
 
 from aws_s3_wodle.config.discard import DiscardRule
 from aws_s3_wodle.decode.errors import DecodeError
-from aws_s3_wodle.decode.events import BATCH_BYTES, check_event, discarded, is_text_line
+from aws_s3_wodle.decode.events import BATCH_BYTES, check_event, discarded
 from aws_s3_wodle.decode.limits import DEFAULT, Limits
 from aws_s3_wodle.decode.formats.serialize import dumps
 from aws_s3_wodle.decode.shape import Shaper, wrap
@@ -35,11 +35,10 @@ def bucket_decoder(parse: Parser, shape: Shaper, source: str, *, account: Option
         batch, records, size = EventBatch(), 0, 0
         try:
             for record in parse(spool, ref.key, limits):
-                text_line = discard is not None and is_text_line(record)
-                for event in shape(record, source):
-                    if discard is not None and (discarded(discard, record) if text_line else discard.matches(event)):
-                        batch.discarded += 1
-                    else:
+                if discard is not None and discarded(discard, record):
+                    batch.discarded += 1  # as Wazuh: the record as read is matched, before any shaping, and skipped
+                else:
+                    for event in shape(record, source):
                         document = dumps(wrap(event, key=ref.key, bucket=ref.bucket, account=account or None,
                                               alias=alias))
                         check_event(document, limits)

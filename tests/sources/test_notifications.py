@@ -98,3 +98,20 @@ def test_eventbridge_object_deleted_is_noise():
             "detail": {"bucket": {"name": "b"}, "object": {"key": "gone.json"}}}
     note = parse_body(json.dumps(body))
     assert note.is_noise and note.objects == ()
+
+
+def test_the_dead_letter_file_is_capped_and_never_rotated(tmp_path):
+    """Its lines are the only copy of deleted messages: when full, the message stays in the queue instead."""
+    import pytest
+
+    from aws_s3_wodle.sources.sqs.deadletter import DeadLetterError, DeadLetterFile
+    from aws_s3_wodle.sources.sqs.queue import Message
+    path = tmp_path / "dead-letter.jsonl"
+    letters = DeadLetterFile(path, max_bytes=4096)
+    message = Message(message_id="m1", receipt_handle="r", body="x" * 1000, receive_count=5, sent_timestamp_ms=0)
+    for _ in range(3):
+        letters.record("q", message, ["corrupt"])
+    with pytest.raises(DeadLetterError, match="is full .4096 bytes.: replay or move its lines"):
+        letters.record("q", message, ["corrupt"])
+    assert path.stat().st_size <= 4096 and len(path.read_text().splitlines()) == 3
+    assert list(tmp_path.iterdir()) == [path]  # nothing rotated away

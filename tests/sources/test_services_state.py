@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from aws_s3_wodle.errors import SinkError
+from aws_s3_wodle.errors import StateError
 from aws_s3_wodle.sources.services.state import Position, ServiceState, StreamKey
 
 KEY = StreamKey("cloudwatchlogs", "123456789012", "us-east-1", "/app", "stream-1")
@@ -51,17 +51,17 @@ def test_streams_of_a_group_and_forget(tmp_path):
 def test_an_unwritable_database_is_a_sink_error_naming_it(tmp_path):
     state = ServiceState(tmp_path / "s.sqlite3")
     state.db.close()
-    with pytest.raises(SinkError, match="s.sqlite3"):
+    with pytest.raises(StateError, match="s.sqlite3"):
         state.commit(KEY, Position(1))
     (tmp_path / "dir.sqlite3").mkdir()
-    with pytest.raises(SinkError, match="cannot be opened"):
+    with pytest.raises(StateError, match="cannot be opened"):
         ServiceState(tmp_path / "dir.sqlite3")
 
 
 def test_a_failed_commit_leaves_the_previous_position(tmp_path):
     state = ServiceState(tmp_path / "s.sqlite3")
     state.commit(KEY, Position(1, 1, ids=frozenset({"x"})))
-    with pytest.raises(SinkError):
+    with pytest.raises(StateError):
         state.commit(KEY, Position(2, 0), add_ids=[object()])  # not storable: the transaction is rolled back
     assert state.position(KEY) == Position(1, 1, ids=frozenset({"x"}))
     assert isinstance(state.db, sqlite3.Connection)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 from aws_s3_wodle.delivery.checkpoints import FILE_NAME
-from aws_s3_wodle.errors import SinkError
+from aws_s3_wodle.errors import StateError
 
 STATE_FILE = FILE_NAME  # the one state file: its own tables beside the checkpoints'
 
@@ -72,7 +72,7 @@ class ServiceState:
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
-            raise SinkError(f"the service state database {self.path} cannot be opened ({exc}); check --state-dir "
+            raise StateError(f"the service state database {self.path} cannot be opened ({exc}); check --state-dir "
                             "and its permissions") from None
 
     def position(self, key: StreamKey) -> Optional[Position]:
@@ -106,7 +106,7 @@ class ServiceState:
                     self.db.execute("ROLLBACK")
                     raise
         except sqlite3.Error as exc:
-            raise SinkError(f"cannot record delivered events in {self.path} ({exc}); nothing more is read this run, "
+            raise StateError(f"cannot record delivered events in {self.path} ({exc}); nothing more is read this run, "
                             "the events not recorded are sent again next run") from None
 
     def forget(self, key: StreamKey) -> None:
@@ -123,7 +123,7 @@ class ServiceState:
                     self.db.execute("ROLLBACK")
                     raise
         except sqlite3.Error as exc:
-            raise SinkError(f"cannot update {self.path} ({exc}); check --state-dir and its permissions") from None
+            raise StateError(f"cannot update {self.path} ({exc}); check --state-dir and its permissions") from None
 
     def streams(self, service: str, account: str, region: str, group: str) -> list[str]:
         """The streams of a group that have a position (not the group's own row)."""
