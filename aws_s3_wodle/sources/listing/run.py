@@ -14,6 +14,7 @@ then gone) is skipped with a warning.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import threading
 from dataclasses import dataclass
@@ -200,7 +201,7 @@ class BucketRun:
         events = 0
         try:
             with download(self.s3, ref, self.options.spool_dir, stop=self.stop) as fetched:
-                decode = bucket_decoder(self.btype.parse, _counting(self.btype.shape, records), self.btype.source,
+                decode = bucket_decoder(_first(self.btype.parse, records), self.btype.shape, self.btype.source,
                                         account=None, alias=None, discard=self.block.discard_regex,
                                         batch_size=self.options.batch_size, limits=self.options.limits)
                 for batch in decode(fetched.file, ref):
@@ -268,17 +269,9 @@ def run_bucket(block: BucketConfig, ctx: Any) -> RunStats:
         log.info(run.stats.summary())
 
 
-def _counting(shape: Any, records: int) -> Any:
-    """A shaper that stops after `records` records (the legacy checkpoint's count)."""
-    seen = [0]
-
-    def limited(record: dict, source: str) -> Any:
-        seen[0] += 1
-        if seen[0] > records:
-            raise _Enough()
-        return shape(record, source)
-    return limited
-
-
-class _Enough(Exception):
-    """The legacy checkpoint's records were counted."""
+def _first(parse: Any, records: int) -> Any:
+    """A parser that gives only an object's first `records` records (the legacy checkpoint's count, which
+    counted every record read, discarded ones included)."""
+    def first(spool: Any, key: str, limits: Any) -> Any:
+        return itertools.islice(parse(spool, key, limits), records)
+    return first
