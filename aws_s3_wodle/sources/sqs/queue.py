@@ -108,14 +108,6 @@ class SqsQueue:
         log.info("Handed %d SQS message(s) received after the stop back to queue '%s' at once%s", len(messages),
                  self.name, f" ({len(failed)} refused: they reappear after their visibility timeout)" if failed else "")
 
-    def delete(self, message: Message) -> None:
-        try:
-            self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt_handle)
-        except (ClientError, BotoCoreError) as exc:
-            raise AwsAccessError(f"cannot delete message {message.message_id} from '{self.name}': "
-                                 f"{describe_client_error(exc)}; check the sqs:DeleteMessage permission "
-                                 "(the message will be received again)") from None
-
     def delete_batch(self, messages: Sequence[Message]) -> dict[str, str]:
         """Delete messages (DeleteMessageBatch, 10 a call); returns {message_id: reason} for those not deleted.
 

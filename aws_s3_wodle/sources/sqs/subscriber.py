@@ -219,24 +219,13 @@ class SubscriberRun:
         self.stats.finish()
 
     def _receive_batches(self, room: Callable[[], int]) -> Iterator[list[Message]]:
-        """Receive (at most `room()` messages at a time) until the queue is drained, or keeps handing back
-        only messages this run already saw."""
-        seen: set[str] = set()
-        stale = 0
-        while not self.stop.is_set():
-            received_at = time.monotonic()
-            batch = self._receive(room())
-            fresh = [m for m in batch if m.message_id not in seen]
-            if not batch or (not fresh and stale >= 2):
-                return
-            if not fresh:
-                stale += 1  # a message that failed earlier in this run is back: it stays for a later run
-                continue
-            stale = 0
-            seen.update(m.message_id for m in fresh)
-            self.stats.messages += len(fresh)
-            self.keeper.hold(fresh, received_at)
-            yield fresh
+        """The serial loop's receives (at most `room()` messages at a time, long polls) until the queue is
+        drained, or keeps handing back only messages this run already saw (_ReceiveAhead decides both)."""
+        receiver = _ReceiveAhead(self)
+        while not self.stop.is_set() and not receiver.drained:
+            fresh = receiver.take(max(1, room()), wait=True)
+            if fresh:
+                yield fresh
 
     def _receive(self, max_messages: int, wait_seconds: Optional[int] = None) -> list[Message]:
         for attempt in range(self.options.receive_retries + 1):
