@@ -140,8 +140,8 @@ class ObjectDelivery:
             self._count(in_flight_events=-sent, events=sent, bytes=sent_bytes, oversized=oversized,
                         discarded=discarded)
             if oversized:
-                log.error("%d events of %s are over the engine's datagram limit: not sent, recorded (head, size, sha256) in %s",
-                          oversized, ref, recorded_in)
+                log.error("%d events of %s are over the engine's datagram limit: not sent, recorded (head, size, "
+                          "sha256) in %s", oversized, ref, recorded_in)
             close = getattr(batches, "close", None)
             if close is not None:
                 close()  # before the spool is closed: no decoding thread may still read it
