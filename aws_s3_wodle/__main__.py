@@ -1,3 +1,3 @@
-from aws_s3_wodle.cli.main import main
+from aws_s3_wodle.cli.main import entry
 
-raise SystemExit(main())
+entry()

@@ -36,7 +36,7 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput import PeakRss, Reader, ceiling_rate, make_object, naive_rate, parse_rows  # noqa: E402
+from throughput import PeakRss, Reader, ceiling_rate, compile_package, make_object, naive_rate, parse_rows  # noqa: E402
 
 DEFAULT_SCENARIOS = "1x1m,1x200k,10x20k,200x1k,2000x100"
 QUICK_SCENARIOS = "1x20k,10x2k,50x400"
@@ -82,6 +82,7 @@ class Result:
     latency_ms: float
     wall: float = 0.0          # process start to exit
     to_last_event: float = 0.0  # process start to the reader's last datagram
+    to_first_event: float = 0.0  # process start to the reader's first datagram
     cpu: float = 0.0
     rss_mb: float = 0.0        # -1: not measured (profiled run)
     calls: dict = field(default_factory=dict)  # "service:operation" -> count
@@ -97,6 +98,13 @@ class Result:
     @property
     def rate(self) -> float:
         return self.rows / self.wall if self.wall else 0.0
+
+    @property
+    def stream_rate(self) -> float:
+        """Events/s from the first datagram to the last: the rows' pace, start-up and the first object's
+        download and the exit left out (what throughput.py calls 'stream ev/s')."""
+        span = self.to_last_event - self.to_first_event
+        return (self.rows - 1) / span if span > 0 and self.to_first_event > 0 else 0.0
 
     @property
     def objects_per_s(self) -> float:
@@ -158,7 +166,7 @@ def run_once(moto, scenario: Scenario, paths: list[Path], latency_ms: float, arg
            *args.wodle_arg]
     if args.profile:
         out = Path(args.profile) / f"{scenario.name.replace(' ', '')}-{latency_ms:g}ms"
-        cmd = [args.py_spy, "record", "--idle", "--threads", "--rate", "200", "--format", "raw",
+        cmd = [args.py_spy, "record", "--idle", "--threads", "--nonblocking", "--rate", os.environ.get("PYSPY_RATE", "200"), "--format", "raw",
                "-o", f"{out}.txt", "--", *cmd]
     log_path = work / f"wodle-{lab.queue_name}.log"
     with FaultProxy(moto.endpoint, latency=latency_ms / 1000) as proxy, open(log_path, "wb") as log:
@@ -176,6 +184,7 @@ def run_once(moto, scenario: Scenario, paths: list[Path], latency_ms: float, arg
     got = reader.stop()
     result.delivered, result.unique = got.get("count", 0), got.get("unique_uids", 0)
     result.to_last_event = got["last"] - started if got.get("last") else 0.0
+    result.to_first_event = got["first"] - started if got.get("first") else 0.0
     result.queue_depth = lab.queue_depth()
     if not result.ok:
         print(f"  !! {scenario.name} at {latency_ms:g} ms not clean: exit {result.exit_code}, delivered "
@@ -207,15 +216,17 @@ def _fmt(x: float, digits: int = 0) -> str:
 
 def report(results: list[Result]) -> str:
     lines = ["| scenario | latency | events/s | objects/s | x one object | x naive | x ceiling | AWS calls/object "
-             "| peak RSS | wall s | CPU s | ok |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| peak RSS | wall s | CPU s | first event s | stream events/s | stream x naive | stream x ceiling | ok |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         one = f"{r.rate / r.one_object_rate:.3f}" if r.one_object_rate and r.objects > 1 else ""
         lines.append(
             f"| {r.scenario} rows | {r.latency_ms:g} ms | {_fmt(r.rate)} | {_fmt(r.objects_per_s, 1)} | {one} | "
             f"{r.rate / r.naive if r.naive else 0:.2f} | {r.rate / r.ceiling if r.ceiling else 0:.3f} | "
             f"{r.calls_per_object:.1f} | {_fmt(r.rss_mb) + ' MB' if r.rss_mb >= 0 else 'n/a'} | {r.wall:.1f} | "
-            f"{r.cpu:.1f} | {'yes' if r.ok else 'NO'} |")
+            f"{r.cpu:.1f} | {r.to_first_event:.2f} | {_fmt(r.stream_rate)} | "
+            f"{r.stream_rate / r.naive if r.naive else 0:.2f} | {r.stream_rate / r.ceiling if r.ceiling else 0:.3f} | "
+            f"{'yes' if r.ok else 'NO'} |")
     lines += ["", "AWS calls per object, by operation (counted at the proxy; sts and the queue lookup are per run):", "",
               "| scenario | latency | " + " | ".join(_OPS) + " | other |", "|---|---:|" + "---:|" * (len(_OPS) + 1)]
     for r in results:
@@ -338,6 +349,7 @@ def main(argv: Optional[list[str]] = None) -> int:
               f"wodle args: {' '.join(args.wodle_arg) or '(defaults)'} --sqs-wait {args.sqs_wait}")
     print(header, flush=True)
     data = {s.name: objects_for(s, workdir, args.version) for s in scenarios}
+    compile_package()
     results: list[Result] = []
     work = Path(tempfile.mkdtemp(prefix="wodle-scenarios-"))
     try:

@@ -1,8 +1,11 @@
-"""boto3 sessions: the standard credential chain, a profile, and an assumed role that refreshes itself.
+"""AWS sessions: the standard credential chain, a profile, and an assumed role that refreshes itself.
 
 Endpoints come from the standard places (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS/_S3/_STS, config files),
-which boto3 honours on its own; we only override them where the config says so: `sts_endpoint` for STS,
+which botocore honours on its own; we only override them where the config says so: `sts_endpoint` for STS,
 `service_endpoint` for S3.
+
+Clients are botocore's own (boto3's `Session.client` makes the same ones): importing boto3 also imports
+s3transfer and multiprocessing for S3 transfer helpers we never call, ~0.08 s on every pass a manager starts.
 """
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import boto3
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
@@ -45,7 +47,7 @@ def client_config(max_pool: int = 64) -> BotoConfig:
 class AwsClients:
     """The clients one block needs, built once per run from one (possibly assumed-role) session."""
 
-    session: boto3.Session
+    session: botocore.session.Session
     region: str
     s3_endpoint: Optional[str] = None
 
@@ -53,7 +55,7 @@ class AwsClients:
         kwargs = {"region_name": self.region, "config": client_config()}
         if endpoint_url:
             kwargs["endpoint_url"] = endpoint_url
-        return self.session.client(service, **kwargs)
+        return self.session.create_client(service, **kwargs)
 
     def sqs(self) -> Any:
         return self.client("sqs")
@@ -82,12 +84,12 @@ class AwsClients:
     def of(cls, base: botocore.session.Session, region: str, access: AwsAccess,
            credentials: Optional[dict] = None) -> "AwsClients":
         """Clients from a base session, or from temporary credentials (an AssumeRole answer's `Credentials`)."""
-        if credentials is None:
-            session = boto3.Session(botocore_session=base, region_name=region)
-        else:
-            session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
-                                    aws_secret_access_key=credentials["SecretAccessKey"],
-                                    aws_session_token=credentials["SessionToken"], region_name=region)
+        session = base
+        if credentials is not None:
+            session = botocore.session.Session(profile=access.aws_profile) if access.aws_profile else \
+                botocore.session.Session()
+            session.set_credentials(credentials["AccessKeyId"], credentials["SecretAccessKey"],
+                                    credentials["SessionToken"])
         return cls(session, region, access.service_endpoint)
 
 
@@ -133,7 +135,7 @@ def make_session(access: AwsAccess, region: Optional[str] = None) -> AwsClients:
                              "files; check <aws_profile>") from None
     except (BotoCoreError, ClientError) as exc:
         raise AwsAccessError(f"cannot get AWS credentials: {describe_client_error(exc)}") from None
-    return AwsClients(boto3.Session(botocore_session=base, region_name=region), region, access.service_endpoint)
+    return AwsClients(base, region, access.service_endpoint)
 
 
 def _assume_role(base: botocore.session.Session, access: AwsAccess, region: str) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, Optional
 
 from aws_s3_wodle.config.buckets import BucketConfig
 from aws_s3_wodle.config.services import CloudWatchLogsService, InspectorService
@@ -26,13 +26,15 @@ from aws_s3_wodle.decode.limits import DEFAULT as DEFAULT_LIMITS, Limits
 from aws_s3_wodle.decode.securityhub import finding_events
 from aws_s3_wodle.errors import EXIT_AWS, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_SINK, WodleError
 from aws_s3_wodle.observe.log import register_secrets
-from aws_s3_wodle.observe.metrics import Metrics
 from aws_s3_wodle.observe.progress import Progress
 from aws_s3_wodle.observe.stats import RunStats
 from aws_s3_wodle.platform.aws import LazyClient, make_session
 from aws_s3_wodle.seams import Batch, Block, Decoder, ObjectRef, Sink
 from aws_s3_wodle.sources.sqs.queue import SqsQueue
 from aws_s3_wodle.sources.sqs.subscriber import RunOptions, SubscriberRun
+
+if TYPE_CHECKING:  # prometheus_client is imported only when --metrics-file asks for metrics (run/process.py)
+    from aws_s3_wodle.observe.metrics import Metrics
 
 log = logging.getLogger("aws-s3-wodle")
 
