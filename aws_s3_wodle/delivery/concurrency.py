@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from aws_s3_wodle.delivery.fetch import IN_MEMORY
+from aws_s3_wodle.platform.threads import ThreadCache
 from aws_s3_wodle.errors import WodleError
 from aws_s3_wodle.seams import ObjectRef
 
@@ -50,6 +51,7 @@ DEFAULT_OBJECTS = 2   # objects in flight: one decoding while another downloads 
 SMALL = IN_MEMORY     # an object up to this size is held in memory (fetch.py); larger ones are spooled to disk
 BUDGET = 128 << 20    # bytes of objects in flight (each counted at most SMALL: larger ones are on disk)
 DEFAULT_DEPTH = 2     # batches a decoder may be ahead of its sender
+OBJECTS = ThreadCache("aws-s3-wodle-object")  # the objects' threads, kept for the next objects
 
 
 class _Aborted(WodleError):
@@ -221,7 +223,7 @@ class ObjectPipeline(Generic[R]):
         self.reap(wait=False)
 
     def _start(self, ref: ObjectRef) -> cf.Future:
-        """``deliver(ref)`` in a daemon thread of its own (at most ``objects`` at once)."""
+        """``deliver(ref)`` in a daemon thread (at most ``objects`` at once), reused across objects (OBJECTS)."""
         future: cf.Future = cf.Future()
 
         def work() -> None:
@@ -232,7 +234,7 @@ class ObjectPipeline(Generic[R]):
             except BaseException as exc:  # noqa: BLE001 - handed to the submitting thread
                 future.set_exception(exc)
 
-        threading.Thread(target=work, name="aws-s3-wodle-object", daemon=True).start()
+        OBJECTS.run(work)
         return future
 
     def _cut(self, entry: _Message[R], started: int) -> None:

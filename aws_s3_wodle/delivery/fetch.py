@@ -33,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from aws_s3_wodle.delivery.outcome import THROTTLED, Interrupted, classify_s3_error, object_error
 from aws_s3_wodle.errors import ObjectError
 from aws_s3_wodle.platform.aws_errors import error_code
+from aws_s3_wodle.platform.threads import ThreadCache
 from aws_s3_wodle.seams import ObjectRef
 
 log = logging.getLogger("aws-s3-wodle")
@@ -43,6 +44,7 @@ RESUMES = 5           # broken streams resumed per try
 BACKOFF = 1.0         # seconds before our 2nd try, doubled after each (with jitter)
 STOP_POLL = 0.25      # seconds between two looks at the stop flag while a download streams
 IN_MEMORY = 8 << 20   # objects up to this size are held in memory, larger ones spooled to a temporary file
+WATCHERS = ThreadCache("aws-s3-wodle-download-stop")  # the downloads' stop watchers (_cut_on_stop), reused
 
 
 @dataclass
@@ -128,8 +130,7 @@ def _cut_on_stop(body: Any, stop: threading.Event) -> Iterator[None]:
                     pass
                 return
 
-    watcher = threading.Thread(target=watch, name="aws-s3-wodle-download-stop", daemon=True)
-    watcher.start()
+    WATCHERS.run(watch)
     try:
         yield
     finally:

@@ -5,6 +5,8 @@ Arrow-native JSON conversion run in C++, downloads and socket sends wait in syst
 
 - ``prefetched(items, depth)``: a producer thread runs ``items`` at most ``depth`` ahead of
   the consumer (an object is decoded while its previous batch is being sent).
+- ``ThreadCache``: daemon threads kept for reuse, so a run of many small objects does not start
+  three threads per object (its worker, its read-ahead, its download's stop watcher).
 - ``ordered_map(fn, items, workers)``: ``fn`` over ``items`` in ``workers`` threads at once,
   results in order, at most ``workers`` items ahead (batches of one object converted in
   parallel on a multi-core host).
@@ -22,7 +24,7 @@ import threading
 from collections import deque
 from typing import Callable, Iterable, Iterator, TypeVar
 
-__all__ = ["prefetched", "ordered_map"]
+__all__ = ["ThreadCache", "prefetched", "ordered_map"]
 
 log = logging.getLogger("aws-s3-wodle")
 
@@ -39,13 +41,68 @@ class _Failed:
         self.exc = exc
 
 
-def prefetched(items: Iterator[T], depth: int = 2, name: str = "aws-s3-wodle-read-ahead") -> Iterator[T]:
-    """``items``, produced by a thread of its own at most ``depth`` items ahead of the consumer."""
+class ThreadCache:
+    """Daemon threads kept for reuse: ``run(task)`` hands ``task`` to an idle thread, or starts one if none is.
+
+    Starting a thread costs more than its creation: ``start()`` waits until the new thread holds the GIL,
+    up to the switch interval (5 ms) while other threads compute. A cache never makes a task wait for a
+    free thread (it starts one instead), so tasks may wait on each other (an object on its read-ahead)
+    without a deadlock; a thread idle for ``idle_seconds`` ends. Daemon threads, as before: a second
+    signal still ends the process at once, whatever a task waits on.
+    """
+
+    def __init__(self, name: str, idle_seconds: float = 30.0) -> None:
+        self.name, self.idle_seconds = name, idle_seconds
+        self._lock = threading.Lock()
+        self._idle = 0  # threads waiting for a task (a `run` that counts one down puts its task under the lock)
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self.started = 0  # threads ever started (tests, the bench)
+        self.running = 0  # tasks running now
+
+    def run(self, task: Callable[[], None]) -> None:
+        """Run ``task`` (which handles its own errors) in one of the cache's threads, now."""
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+                self._tasks.put(task)
+                return
+            self.started += 1
+        threading.Thread(target=self._work, args=(task,), name=self.name, daemon=True).start()
+
+    def _work(self, task: Callable[[], None]) -> None:
+        while True:
+            with self._lock:
+                self.running += 1
+            try:
+                task()
+            except BaseException as exc:  # noqa: BLE001 - a task reports its own errors; this thread goes on
+                log.debug("A task of %s ended with %r", self.name, exc)
+            del task  # nothing of the last task stays alive while the thread waits
+            with self._lock:
+                self.running -= 1
+                self._idle += 1
+            try:
+                task = self._tasks.get(timeout=self.idle_seconds)
+            except queue.Empty:
+                with self._lock:
+                    try:  # a `run` may have counted this thread down just as it timed out: its task is queued
+                        task = self._tasks.get_nowait()
+                    except queue.Empty:
+                        self._idle -= 1
+                        return
+
+
+READ_AHEAD = ThreadCache("aws-s3-wodle-read-ahead")
+
+
+def prefetched(items: Iterator[T], depth: int = 2, threads: ThreadCache = READ_AHEAD) -> Iterator[T]:
+    """``items``, produced by a thread (of ``threads``) at most ``depth`` items ahead of the consumer."""
     if depth < 1:
         yield from items
         return
     box: queue.Queue = queue.Queue(maxsize=depth)
     quit_ = threading.Event()
+    finished = threading.Event()  # the producer is done with `items` (closed them)
 
     def produce() -> None:
         try:
@@ -68,9 +125,10 @@ def prefetched(items: Iterator[T], depth: int = 2, name: str = "aws-s3-wodle-rea
                     close()  # a generator is closed by the thread that ran it
             except Exception as exc:  # noqa: BLE001 - its items were handed over; say it, keep the thread quiet
                 log.warning("Closing a source read ahead failed: %s", exc)
+            finally:
+                finished.set()
 
-    producer = threading.Thread(target=produce, name=name, daemon=True)
-    producer.start()
+    threads.run(produce)
     try:
         while True:
             item = box.get()
@@ -81,12 +139,11 @@ def prefetched(items: Iterator[T], depth: int = 2, name: str = "aws-s3-wodle-rea
             yield item
     finally:
         quit_.set()
-        while producer.is_alive():  # unblock a producer waiting for room
+        while not finished.is_set():  # unblock a producer waiting for room; then it has closed `items`
             try:
                 box.get(timeout=0.05)
             except queue.Empty:
                 pass
-        producer.join()
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = 1) -> Iterator[R]:

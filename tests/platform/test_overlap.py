@@ -7,7 +7,7 @@ import time
 import pyarrow as pa
 import pytest
 
-from aws_s3_wodle.platform.threads import ordered_map, prefetched
+from aws_s3_wodle.platform.threads import ThreadCache, ordered_map, prefetched
 from aws_s3_wodle.decode.textbatch import TextBatch
 
 from ..helpers import Concurrency
@@ -15,6 +15,14 @@ from ..helpers import Concurrency
 
 def _threads(prefix: str) -> int:
     return sum(t.name.startswith(prefix) and t.is_alive() for t in threading.enumerate())
+
+
+def _settled(cache: ThreadCache, timeout: float = 2.0) -> bool:
+    """Whether every task of `cache` has returned (its threads idle), waiting up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    while cache.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return cache.running == 0
 
 
 def test_prefetched_keeps_order_and_runs_ahead_by_at_most_depth():
@@ -56,16 +64,20 @@ def test_prefetched_stopped_early_stops_and_closes_the_producer():
         finally:
             closed.set()
 
-    gen = prefetched(source(), depth=2, name="test-read-ahead")
+    cache = ThreadCache("test-read-ahead")
+    gen = prefetched(source(), depth=2, threads=cache)
     assert next(gen) == 0
     gen.close()  # the consumer gives up (an error while sending, a stop)
     assert closed.is_set()  # the source was closed, by its own thread, before close() returned
-    assert _threads("test-read-ahead") == 0
+    assert _settled(cache)  # the producer returned: its thread waits for the next object's read-ahead
+
+
+GATED = ThreadCache("test-gated")
 
 
 def _gated(items, gate, abort=None):
     from aws_s3_wodle.delivery.concurrency import one_at_a_time
-    return prefetched(one_at_a_time(items, gate, abort or threading.Event()), depth=2, name="test-gated")
+    return prefetched(one_at_a_time(items, gate, abort or threading.Event()), depth=2, threads=GATED)
 
 
 def test_read_aheads_sharing_a_gate_take_turns():
@@ -89,7 +101,7 @@ def test_read_aheads_sharing_a_gate_take_turns():
     waiting.join(5)
     assert started.is_set() and results == [100, 101, 102]
     assert gate.acquire(blocking=False)  # both released it
-    assert _threads("test-gated") == 0
+    assert _settled(GATED)
 
 
 def test_a_read_ahead_waiting_for_the_gate_gives_up_when_the_run_aborts():
@@ -102,7 +114,7 @@ def test_a_read_ahead_waiting_for_the_gate_gives_up_when_the_run_aborts():
     with pytest.raises(_Aborted, match="before it was decoded"):
         next(waiting)
     assert time.monotonic() - started < 2  # not after the other object's decoding
-    assert _threads("test-gated") == 0
+    assert _settled(GATED)
 
 
 def test_a_gate_is_released_even_when_closing_the_source_fails(caplog):
@@ -118,8 +130,55 @@ def test_a_gate_is_released_even_when_closing_the_source_fails(caplog):
     assert next(gen) == 0
     gen.close()  # the consumer stops; the read-ahead closes the source, which raises
     assert gate.acquire(timeout=1)  # not left held: later objects can decode
-    assert _threads("test-gated") == 0
+    assert _settled(GATED)
     assert "Closing a source read ahead failed: closing the file failed" in caplog.text
+
+
+def test_a_thread_cache_reuses_its_threads():
+    cache = ThreadCache("test-reuse")
+    done = []
+    for i in range(50):
+        finished = threading.Event()
+        cache.run(lambda i=i, finished=finished: (done.append(i), finished.set()))
+        assert finished.wait(2)
+        assert _settled(cache)
+    assert done == list(range(50))
+    assert cache.started == 1  # one thread ran the 50 tasks one after another
+
+
+def test_a_thread_cache_never_makes_a_task_wait_for_a_free_thread():
+    """A task waiting on a later task (an object on its read-ahead) gets it run: a new thread if none is idle."""
+    cache = ThreadCache("test-nested")
+    inner_ran = threading.Event()
+    outer_done = threading.Event()
+
+    def outer():
+        cache.run(inner_ran.set)  # the only thread is busy with `outer`: another one is started
+        if inner_ran.wait(2):
+            outer_done.set()
+
+    cache.run(outer)
+    assert outer_done.wait(3)
+    assert cache.started == 2
+
+
+def test_idle_threads_of_a_cache_end_and_late_tasks_still_run():
+    cache = ThreadCache("test-idle", idle_seconds=0.01)  # threads time out all the time, racing the next run
+    ran = []
+    lock = threading.Lock()
+    for i in range(300):
+        def task(i=i):
+            with lock:
+                ran.append(i)
+        cache.run(task)
+        if i % 7 == 0:
+            time.sleep(0.012)  # let idle threads time out now and then
+    deadline = time.monotonic() + 3
+    while len(ran) < 300 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(ran) == list(range(300))  # no task lost between a thread's timeout and a run()
+    time.sleep(0.2)
+    assert _threads("test-idle") == 0  # and idle threads end
 
 
 def test_prefetched_depth_zero_is_plain_iteration():
