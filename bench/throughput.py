@@ -57,6 +57,7 @@ def reader_main(path: str) -> int:
     uids: list = []
     first = last = 0.0
     key = b'"uid":"'  # the first "uid" of a generated OCSF row is metadata.uid, near its start
+    spaced = b'"uid": "'
     recv_into, find, startswith, keep = sock.recv_into, buf.find, buf.startswith, uids.append
     while True:
         n = recv_into(buf)
@@ -74,6 +75,11 @@ def reader_main(path: str) -> int:
         if at >= 0:
             at += len(key)
             keep(buf[at:find(b'"', at, n)])
+        else:  # json.dumps's spacing (Wazuh's own script, wazuh_side_by_side.py), and its nulls: further in
+            at = find(spaced, len(HEADER), n)
+            if at >= 0:
+                at += len(spaced)
+                keep(buf[at:find(b'"', at, n)])
     usage = resource.getrusage(resource.RUSAGE_SELF)  # before the dedupe: the receiving loop's own cost
     print(json.dumps({"count": count, "bytes": size, "bad_header": bad, "unique_uids": len(set(map(bytes, uids))),
                       "first": first, "last": last, "cpu": usage.ru_utime + usage.ru_stime}), flush=True)
