@@ -132,6 +132,16 @@ def objects_for(scenario: Scenario, workdir: Path, version: str) -> list[Path]:
     return [make_object(workdir, scenario.rows, version, ROW_GROUP_ROWS, tag) for tag in range(scenario.objects)]
 
 
+def one_scenario(text: str, workdir: str, version: str = "1.1.0") -> tuple[Scenario, list[Path]]:
+    """One scenario ("10x20k") ready to run: its cached objects, and the package byte-compiled (the bench tools
+    that run a single scenario: timeline.py, wazuh_side_by_side.py)."""
+    scenario = parse_scenarios(text)[0]
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    paths = objects_for(scenario, Path(workdir), version)
+    compile_package()
+    return scenario, paths
+
+
 def stage(moto_endpoint: str, paths: list[Path]):
     """A fresh Security Lake lab holding the objects, one notification each (put straight into moto)."""
     from aws_s3_wodle.lab.security_lake import SecurityLakeLab

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,11 +44,7 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "aws-s3-wodle-bench"))
     p.add_argument("--wodle-arg", action="append", default=[], help="extra argument for the wodle (repeatable)")
     args = p.parse_args(argv)
-    scenario = sc.parse_scenarios(args.scenario)[0]
-    workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    paths = sc.objects_for(scenario, workdir, "1.1.0")
-    sc.compile_package()
+    scenario, paths = sc.one_scenario(args.scenario, args.workdir)
     stamps = Path(tempfile.mkdtemp(prefix="wodle-timeline-"))
     (stamps / "sitecustomize.py").write_text(_STAMPS)
     spawned = {}
@@ -68,8 +65,10 @@ def main(argv=None) -> int:
             r = sc.run_once(moto, scenario, paths, args.latency_ms, run_args, work)
     finally:
         sc.subprocess.Popen = plain_popen
+        shutil.rmtree(stamps, ignore_errors=True)
     for log in work.glob("wodle-*.log"):
         print(log.read_text(errors="replace").rstrip())
+    shutil.rmtree(work, ignore_errors=True)
     print(f"{r.to_first_event * 1000:8.0f} ms  {'(reader)':24}  first event received")
     print(f"{r.to_last_event * 1000:8.0f} ms  {'(reader)':24}  last event received")
     print(f"{r.wall * 1000:8.0f} ms  {'(bench)':24}  process ended, exit {r.exit_code}; CPU {r.cpu:.2f} s; "

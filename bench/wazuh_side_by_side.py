@@ -93,11 +93,7 @@ def main(argv=None) -> int:
     p.add_argument("--debug", type=int, default=1, help="Wazuh script's -d level (default %(default)s)")
     p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "aws-s3-wodle-bench"))
     args = p.parse_args(argv)
-    scenario = sc.parse_scenarios(args.scenario)[0]
-    workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    paths = sc.objects_for(scenario, workdir, "1.1.0")
-    sc.compile_package()
+    scenario, paths = sc.one_scenario(args.scenario, args.workdir)
     root = wazuh_root(Path(args.wazuh), args.wazuh_version)
     from aws_s3_wodle.lab.server import MotoServer
     best: dict = {}
