@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from typing import Optional, Sequence
 
@@ -68,19 +69,31 @@ def entry() -> None:
 
     When a run returns, everything it did is durable: events were accepted by the engine, the state
     database committed and closed, messages deleted, the dead-letter and record files closed, the metrics
-    file written. Tearing down pyarrow's and boto3's modules after that costs ~0.13 s of CPU on every
+    file written. Tearing down pyarrow's and botocore's modules after that costs ~0.13 s of CPU on every
     pass a manager starts (measured: bench/README.md), so the logs and standard streams are flushed and
-    the process ends at once. The lab and the connectivity check end normally (their servers and
-    temporary files clean up at exit).
+    the process ends at once, with main's exit code whatever the flushing meets (a closed stdout, a late
+    signal). The lab and the connectivity check end normally (their servers and temporary files clean up
+    at exit).
     """
     argv = sys.argv[1:]
     code = main(argv)
     if argv and argv[0] in ("lab", "test"):
         raise SystemExit(code)
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed or broken pipe: nothing more can be said there
-            pass
-    os._exit(code)
+    exit_now(code)
+
+
+def exit_now(code: int) -> None:
+    """End the process with `code` once logs and standard streams are flushed; nothing else runs after."""
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # the run is over: a late signal must not turn into a traceback
+            signal.signal(sig, signal.SIG_IGN)
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is None:  # started with the descriptor closed
+                continue
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - a closed or broken pipe: nothing more can be said there
+                pass
+    finally:
+        os._exit(code if isinstance(code, int) else 1)

@@ -20,6 +20,7 @@ from botocore.config import Config as BotoConfig
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 
+from aws_s3_wodle import __version__
 from aws_s3_wodle.config.access import AwsAccess
 from aws_s3_wodle.errors import AwsAccessError
 from aws_s3_wodle.platform.aws_errors import describe_client_error
@@ -40,7 +41,8 @@ def client_config(max_pool: int = 64) -> BotoConfig:
     retries: dict[str, Any] = {"mode": "standard"}
     if botocore.session.Session().get_config_variable("max_attempts") is None:
         retries["total_max_attempts"] = TOTAL_ATTEMPTS
-    return BotoConfig(retries=retries, connect_timeout=10, read_timeout=60, max_pool_connections=max_pool)
+    return BotoConfig(retries=retries, connect_timeout=10, read_timeout=60, max_pool_connections=max_pool,
+                      user_agent_appid=f"aws-s3-wodle/{__version__}")  # our calls, told apart in CloudTrail
 
 
 @dataclass

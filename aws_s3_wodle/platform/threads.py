@@ -57,11 +57,12 @@ class ThreadCache:
         self._idle = 0  # threads waiting for a task (a `run` that counts one down puts its task under the lock)
         self._tasks: queue.SimpleQueue = queue.SimpleQueue()
         self.started = 0  # threads ever started (tests, the bench)
-        self.running = 0  # tasks running now
+        self.running = 0  # tasks handed over and not yet returned
 
     def run(self, task: Callable[[], None]) -> None:
         """Run ``task`` (which handles its own errors) in one of the cache's threads, now."""
         with self._lock:
+            self.running += 1  # from now: a task handed over counts until it returned
             if self._idle:
                 self._idle -= 1
                 self._tasks.put(task)
@@ -71,12 +72,10 @@ class ThreadCache:
 
     def _work(self, task: Callable[[], None]) -> None:
         while True:
-            with self._lock:
-                self.running += 1
             try:
                 task()
-            except BaseException as exc:  # noqa: BLE001 - a task reports its own errors; this thread goes on
-                log.debug("A task of %s ended with %r", self.name, exc)
+            except BaseException:  # noqa: BLE001 - a task reports its own errors; one that escapes is a bug: say so
+                log.error("A task of %s failed; its thread goes on", self.name, exc_info=True)
             del task  # nothing of the last task stays alive while the thread waits
             with self._lock:
                 self.running -= 1

@@ -177,8 +177,39 @@ def test_idle_threads_of_a_cache_end_and_late_tasks_still_run():
     while len(ran) < 300 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert sorted(ran) == list(range(300))  # no task lost between a thread's timeout and a run()
-    time.sleep(0.2)
+    deadline = time.monotonic() + 5
+    while _threads("test-idle") and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert _threads("test-idle") == 0  # and idle threads end
+
+
+def test_a_thread_cache_run_from_many_threads_at_once_runs_every_task_once():
+    cache = ThreadCache("test-many", idle_seconds=0.005)
+    ran, lock = [], threading.Lock()
+
+    def submitter(base: int) -> None:
+        for i in range(500):
+            def task(n=base + i):
+                with lock:
+                    ran.append(n)
+            cache.run(task)
+
+    submitters = [threading.Thread(target=submitter, args=(k * 1000,)) for k in range(8)]
+    for t in submitters:
+        t.start()
+    for t in submitters:
+        t.join()
+    assert _settled(cache, timeout=10)  # `running` counts a task from its hand-over to its return
+    assert sorted(ran) == sorted(k * 1000 + i for k in range(8) for i in range(500))
+
+
+def test_a_task_that_raises_is_logged_and_the_cache_goes_on(caplog):
+    cache = ThreadCache("test-raises")
+    cache.run(lambda: 1 / 0)
+    done = threading.Event()
+    cache.run(done.set)
+    assert done.wait(2) and _settled(cache)
+    assert "A task of test-raises failed" in caplog.text and "ZeroDivisionError" in caplog.text
 
 
 def test_prefetched_depth_zero_is_plain_iteration():
