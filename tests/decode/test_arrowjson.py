@@ -252,23 +252,3 @@ def test_parquet_read_with_dictionaries_gives_the_reference_bytes(tmp_path, vers
     got = [e for batch in iter_parquet_events(str(path), batch_size=700) for e in batch]
     table = pq.read_table(str(path))  # plain strings
     assert got == [e for b in table.to_batches(max_chunksize=700) for e in reference_batch_to_json(b)]
-
-
-def test_batches_are_counted_per_row_group_and_one_batch_objects_convert_alike(tmp_path):
-    """_batch_count decides whether an object's batches go to the conversion pool (more than one batch) or
-    are converted where they are read (one): the events are the same either way, in the same order."""
-    import pyarrow.parquet as pq
-
-    from aws_s3_wodle.decode.formats.parquet import _batch_count, iter_parquet_events
-    from aws_s3_wodle.lab.ocsf import write_ocsf_parquet
-
-    small, large = tmp_path / "small.parquet", tmp_path / "large.parquet"
-    write_ocsf_parquet(str(small), 300, seed=5)
-    write_ocsf_parquet(str(large), 2500, seed=6, row_group_size=1000)
-    assert _batch_count(pq.ParquetFile(str(small)).metadata, 5000) == 1
-    assert _batch_count(pq.ParquetFile(str(large)).metadata, 5000) == 3  # batches never span row groups
-    assert _batch_count(pq.ParquetFile(str(large)).metadata, 700) == 5   # 2 + 2 + 1 (1000, 1000, 500 rows)
-    for path, rows in ((small, 300), (large, 2500)):
-        serial = [e for b in iter_parquet_events(str(path), batch_size=700, threads=1) for e in b]
-        pooled = [e for b in iter_parquet_events(str(path), batch_size=700, threads=4) for e in b]
-        assert len(serial) == rows and pooled == serial

@@ -111,9 +111,7 @@ def iter_parquet_events(source: Source, *, batch_size: int = 5000, keep_nulls: b
             batch_to_json(pa.RecordBatch.from_pylist([], schema=pf.schema_arrow), keep_nulls=keep_nulls)
         except ValueError as exc:
             raise DecodeError(f"schema cannot be mapped to JSON: {exc}") from exc
-        # an object of one batch has nothing to convert beside it: handing it to the pool costs ~3 ms of CPU
-        workers = threads if _batch_count(pf.metadata, batch_size) > 1 else 1
-        yield from ordered_map(convert, decoded(), workers)
+        yield from ordered_map(convert, decoded(), threads)
     finally:
         pf.close()
         if rows >= _TRIM_AFTER_ROWS:
@@ -125,12 +123,6 @@ def _rows_per_batch(metadata: pq.FileMetaData, group: int, batch_size: int) -> i
     rg = metadata.row_group(group)
     width = rg.total_byte_size // max(rg.num_rows, 1)
     return max(1, min(batch_size, _BATCH_BYTES // max(width, 1)))
-
-
-def _batch_count(metadata: pq.FileMetaData, batch_size: int) -> int:
-    """How many batches the object is read in (batches never span row groups)."""
-    return sum(-(-metadata.row_group(g).num_rows // _rows_per_batch(metadata, g, batch_size))
-               for g in range(metadata.num_row_groups))
 
 
 def _check_events(text: pa.Array, first: int, limits: Limits) -> None:
