@@ -52,7 +52,9 @@ def run_wazuh(moto, root: Path, paths: list, latency_ms: float, debug: int) -> d
     from aws_s3_wodle.lab.faults import FaultProxy
     from aws_s3_wodle.lab.security_lake import lab_env
     lab = sc.stage(moto.endpoint, paths)
-    reader = Reader(str(root / "queue" / "sockets" / "queue"))
+    sock = root / "queue" / "sockets" / "queue"
+    sock.unlink(missing_ok=True)  # the previous round's reader left its socket file
+    reader = Reader(str(sock))
     cmd = [sys.executable, str(root / "wodles" / "aws" / "aws_s3.py"), "--subscriber", "security_lake",
            "--queue", lab.queue_name, "--iam_role_arn", lab.role_arn, "--external_id", lab.external_id,
            "--iam_role_duration", "3600", "-d", str(debug)]
