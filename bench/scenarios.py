@@ -36,7 +36,8 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput import PeakRss, Reader, ceiling_rate, compile_package, make_object, naive_rate, parse_rows  # noqa: E402
+from throughput import (PeakRss, Reader, ceiling_rate, compile_package, make_object, naive_rate,  # noqa: E402
+                        parse_rows, reference_arguments)
 
 DEFAULT_SCENARIOS = "1x1m,1x200k,10x20k,200x1k,2000x100"
 QUICK_SCENARIOS = "1x20k,10x2k,50x400"
@@ -315,12 +316,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                    help="the wodle's --sqs-wait (default %(default)s: the run ends at the first empty receive "
                         "instead of waiting out a final 20 s long poll)")
     p.add_argument("--version", default="1.1.0", choices=("1.1.0", "1.0.0-rc.2"), help="OCSF schema line")
-    p.add_argument("--batch-size", type=int, default=5000, help="batch size of the references (default %(default)s)")
-    p.add_argument("--naive-rows", type=int, default=30_000, help="rows the naive path is timed on (default %(default)s)")
-    p.add_argument("--ceiling-rows", type=int, default=1_000_000,
-                   help="rows the ceiling is timed on at most (default %(default)s)")
-    p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "aws-s3-wodle-bench"),
-                   help="where generated objects are cached (default %(default)s)")
+    reference_arguments(p)
     p.add_argument("--chart", default=str(Path(__file__).resolve().parent / "scenarios.png"),
                    help="the PNG chart to write ('' for none; default %(default)s)")
     p.add_argument("--json", default="", help="also write the results as JSON to this file")

@@ -397,6 +397,16 @@ def report(runs: List[Run], args) -> None:
           "conversion, delivery); 'stream ev/s': first to last datagram at the reader.")
 
 
+def reference_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of the references (naive path, ceiling) and of the object cache, shared with scenarios.py."""
+    p.add_argument("--batch-size", type=int, default=5000, help="batch size of the references (default %(default)s)")
+    p.add_argument("--naive-rows", type=int, default=30_000, help="rows the naive path is timed on (default %(default)s)")
+    p.add_argument("--ceiling-rows", type=int, default=1_000_000,
+                   help="rows the ceiling is timed on at most (default %(default)s)")
+    p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "aws-s3-wodle-bench"),
+                   help="where generated objects are cached (default %(default)s)")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reader", help=argparse.SUPPRESS)
@@ -405,11 +415,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--version", default="1.1.0", choices=("1.1.0", "1.0.0-rc.2"), help="OCSF schema line")
     p.add_argument("--row-group-rows", type=int, default=1_000_000,
                    help="rows per Parquet row group (default %(default)s: one row group up to 1M rows, the worst case)")
-    p.add_argument("--batch-size", type=int, default=5000, help="batch size of the references (default %(default)s)")
-    p.add_argument("--naive-rows", type=int, default=30_000, help="rows the naive path is timed on (default %(default)s)")
-    p.add_argument("--ceiling-rows", type=int, default=1_000_000, help="rows the ceiling is timed on (default %(default)s)")
-    p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "aws-s3-wodle-bench"),
-                   help="where generated objects are cached (default %(default)s)")
+    reference_arguments(p)
     p.add_argument("--repeat", type=int, default=2,
                    help="rounds per size, each measuring the wodle and the references; the best rate of each is "
                         "kept and the highest peak RSS (default %(default)s)")

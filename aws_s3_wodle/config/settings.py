@@ -84,9 +84,11 @@ RECORD_FILES = 4
 
 def setting(default: Any, *flags: str, help: str, doc: Optional[str] = None,
             parse: Optional[Callable[[str], Any]] = None, switch: bool = False, metavar: Optional[str] = None,
-            value: str = "") -> Any:
+            value: Optional[str] = None) -> Any:
     """Declare one run setting: its default, its flags (long first), its check, its `--help` text and the
-    README's (`doc`, when it says more than `help`; `value` names the argument there, e.g. PATH)."""
+    README's (`doc`, when it says more than `help`; `value` names the argument there, e.g. PATH; by default
+    the `--help` metavar)."""
+    value = (metavar or "") if value is None else value
     return field(default=default, metadata={"flags": flags, "help": help, "doc": doc or help, "parse": parse,
                                             "switch": switch, "metavar": metavar, "value": value})
 
@@ -173,7 +175,6 @@ class RunSettings:
                                           doc="Prometheus text file rewritten (atomically) after every run; see "
                                               "[Watching it run](#watching-it-run)")
     max_event_bytes: int = setting(MAX_EVENT_BYTES, "--max-event-bytes", parse=byte_size, metavar="BYTES",
-                                   value="BYTES",
                                    help="largest event (one record, as read and as JSON) an object may hold; an "
                                         "object with a larger one is refused, as a failure of that object (default "
                                         "8M; units k, M, G)",
@@ -181,26 +182,24 @@ class RunSettings:
                                        "object is refused (default `8M`; sizes take `k`, `M`, `G`); see "
                                        "[What one object may cost](#what-one-object-may-cost)")
     max_object_bytes: int = setting(MAX_OBJECT_BYTES, "--max-object-bytes", parse=byte_size, metavar="BYTES",
-                                    value="BYTES",
                                     help="most bytes one object may decompress to (Parquet: its uncompressed "
                                          "pages), else it is refused (default 4G)",
                                     doc="most bytes one object may decompress to (Parquet: its uncompressed pages), "
                                         "else it is refused (default `4G`)")
     max_compression_ratio: int = setting(MAX_COMPRESSION_RATIO, "--max-compression-ratio", parse=positive_int,
-                                         metavar="N", value="N",
+                                         metavar="N",
                                          help="most an object may inflate (decompressed bytes per compressed byte, "
                                               "judged past 4 MiB of output), else it is refused as a compression "
                                               "bomb (default %(default)s)",
                                          doc="most an object may inflate (decompressed bytes per compressed byte, "
                                              "judged past 4 MiB of output), else it is refused as a bomb (default "
                                              "200)")
-    max_columns: int = setting(MAX_COLUMNS, "--max-columns", parse=positive_int, metavar="N", value="N",
+    max_columns: int = setting(MAX_COLUMNS, "--max-columns", parse=positive_int, metavar="N",
                                help="most fields a Parquet object's schema may have, else it is refused before "
                                     "its footer is decoded (default %(default)s)",
                                doc="most fields a Parquet schema may have, else the object is refused before its "
                                    "footer is decoded (default 10000)")
     record_max_bytes: int = setting(RECORD_MAX_BYTES, "--record-max-bytes", parse=record_size, metavar="BYTES",
-                                    value="BYTES",
                                     help="size at which oversized-events.jsonl is rotated (each event too big for "
                                          "the engine is recorded as its first 4 KiB, size and sha256; default 16M)",
                                     doc="size at which `oversized-events.jsonl` is rotated (default `16M`, at least "

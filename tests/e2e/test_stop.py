@@ -54,10 +54,10 @@ def _in_long_poll(proxy: FaultProxy, proc: subprocess.Popen, receives: int = 1, 
     assert proc.poll() is None, "the long poll did not wait"
 
 
-def _terminate(proc: subprocess.Popen) -> tuple[float, str]:
-    """SIGTERM; (seconds until the process ended, its stderr)."""
+def _terminate(proc: subprocess.Popen, sig: signal.Signals = signal.SIGTERM) -> tuple[float, str]:
+    """Send `sig`; (seconds until the process ended, its stderr)."""
     sent = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     try:
         proc.wait(timeout=30)
     finally:
@@ -169,15 +169,7 @@ def test_the_scheduler_stops_within_2s_during_a_long_poll(lab, moto_server, engi
                                  "--run-on-start", "--socket", engine.path, "--state-dir", str(tmp_path / "state")],
                                 env=env, stderr=subprocess.PIPE, text=True)
         _in_long_poll(proxy, proc, receives=2)  # the 1 s first slice, then the poll thread's
-        sent = time.monotonic()
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        took = time.monotonic() - sent
-        err = proc.stderr.read()
+        took, err = _terminate(proc, sig)
     assert took < PROMPT, f"the process took {took:.1f} s to end after {sig.name}\n{err}"
     assert proc.returncode == 0, err
     assert f"Received {sig.name}" in err and "Traceback" not in err
