@@ -26,14 +26,6 @@ def parse_bucket_name(text: str) -> str:
     return text
 
 
-def _account_ids(text: str) -> tuple[str, ...]:
-    ids = tuple(a.strip() for a in text.split(",") if a.strip())
-    if not ids or not all(re.fullmatch(r"\d{12}", a) for a in ids):
-        raise ValueError("use 12-digit AWS account ids separated by commas, e.g. '123456789012,210987654321', "
-                         "or '*' for every account")
-    return ids
-
-
 parse_organization_id = matching(r"o-[a-z0-9]{10,32}", "use an AWS Organizations id like 'o-a1b2c3d4e5'")
 
 
@@ -73,7 +65,11 @@ def parse_account_ids(text: str) -> tuple[str, ...]:
     """12-digit ids separated by commas, or '*' (Control Tower's way to say every account): ()."""
     if text.strip() == "*":
         return ()
-    return _account_ids(text)
+    ids = tuple(a.strip() for a in text.split(",") if a.strip())
+    if not ids or not all(re.fullmatch(r"\d{12}", a) for a in ids):
+        raise ValueError("use 12-digit AWS account ids separated by commas, e.g. '123456789012,210987654321', "
+                         "or '*' for every account")
+    return ids
 
 
 def parse_log_date(text: str) -> dt.date:
