@@ -42,7 +42,7 @@ ACTIVITIES = [  # (activity, regex on one frame), the innermost frame that match
     ("decode + convert", r"aws_s3_wodle/decode/|parquet_decoder|object_decoder"),
     ("AWS session / client set-up", r"aws_s3_wodle/platform/aws\.py|botocore/session\.py"),
     ("parse notification", r"notifications\.py"),
-    ("waiting for a free slot (objects in flight)", r"ObjectPipeline\.(wait_for_room|finish)"),
+    ("waiting for the last objects in flight", r"ObjectPipeline\.finish"),
     ("settling finished objects", r"ObjectPipeline\.(reap|_complete)"),
     ("waiting for the decode gate", r"one_at_a_time"),
     ("waiting for read-ahead batches", r"abortable|prefetched\.<locals>\.(?!produce)"),

@@ -106,8 +106,9 @@ def wrap(record: dict, *, source: Optional[str], bucket: str, key: str) -> dict:
     """`{"integration": "aws", "aws": {"log_info": {...}, <record>, "source": source}}`: Wazuh's subscriber
     wrapper. `source` overrides the record's own, as Wazuh's does; None keeps the record's (and adds
     the block's when it has none: see `bucket_records`)."""
-    aws = {"log_info": {"log_file": key, "s3bucket": bucket}, **record}
-    aws["log_info"] = {"log_file": key, "s3bucket": bucket}
+    log_info = {"log_file": key, "s3bucket": bucket}
+    aws = {"log_info": log_info, **record}
+    aws["log_info"] = log_info  # first in order, and ours whatever the record holds
     if source is not None:
         aws["source"] = source
     return {"integration": "aws", "aws": aws}

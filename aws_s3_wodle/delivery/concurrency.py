@@ -247,13 +247,6 @@ class ObjectPipeline(Generic[R]):
         if entry.left == 0:
             self._complete(entry)
 
-    def wait_for_room(self) -> bool:
-        """Block until another object can start (settling what completes): receive only then.
-        False when the run halted meanwhile: it must receive nothing more."""
-        while len(self._in_flight) >= self.objects and not self.halted:
-            self.reap(wait=True)
-        return not self.halted
-
     def reap(self, wait: bool = False) -> None:
         """Take in the objects that are done (waiting for one if ``wait``); settle complete messages."""
         if not self._in_flight:

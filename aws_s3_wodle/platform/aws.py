@@ -88,8 +88,7 @@ class AwsClients:
         """Clients from a base session, or from temporary credentials (an AssumeRole answer's `Credentials`)."""
         session = base
         if credentials is not None:
-            session = botocore.session.Session(profile=access.aws_profile) if access.aws_profile else \
-                botocore.session.Session()
+            session = base_session(access)
             session.set_credentials(credentials["AccessKeyId"], credentials["SecretAccessKey"],
                                     credentials["SessionToken"])
         return cls(session, region, access.service_endpoint)

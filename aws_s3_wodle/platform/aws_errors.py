@@ -31,10 +31,6 @@ class AwsError:
         return (self.code in TRANSIENT_CODES or self.code.endswith("Throttled") or self.status >= 500
                 or self.status == 429)
 
-    def describe(self) -> str:
-        """One line with the code, HTTP status and message: what an operator needs to act."""
-        return f"{self.code or 'Error'} (HTTP {self.status or '?'}): {self.message}"
-
 
 def aws_error(exc: BaseException) -> Optional[AwsError]:
     """The code, status and message of a ClientError; None for any other exception."""

@@ -65,11 +65,6 @@ class RotatingFile:
                     f"; the oldest {self.what} ({oldest.name}) were removed (--record-files {self.keep})"
                     if dropped else "")
 
-    def files(self) -> list[Path]:
-        """The current file and the rotated ones that exist, newest first."""
-        names = [self.path] + [self.path.with_name(f"{self.path.name}.{n}") for n in range(1, self.keep + 1)]
-        return [p for p in names if p.exists()]
-
 
 def head_text(event: bytes, size: int = HEAD_BYTES) -> str:
     """The first ``size`` bytes of an event as text, a character cut in two dropped."""

@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from aws_s3_wodle.config.services import CloudWatchLogsService
 from aws_s3_wodle.decode.services import log_event, log_message_discarded
 from aws_s3_wodle.errors import one_line
+from aws_s3_wodle.platform.aws_errors import error_code
 from aws_s3_wodle.seams import EventBatch
 from aws_s3_wodle.sources.services.common import (EndRun, Interrupted, ServiceRun, classify, day_start_ms, shown,
                                                   utc_today)
@@ -34,10 +35,6 @@ SERVICE = "cloudwatchlogs"
 NEEDS = "logs:DescribeLogStreams and logs:GetLogEvents on the log group (and logs:DeleteLogStream with " \
         "<remove_log_streams>)"
 MAX_PAGE = 10000  # GetLogEvents' own limit (it also stops at 1 MB): fewer calls, the same batches to the sink
-
-
-def _code(exc: BaseException) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
 
 
 class CloudWatchLogsRun:
@@ -56,7 +53,7 @@ class CloudWatchLogsRun:
             try:
                 streams = self._streams(group)
             except (ClientError, BotoCoreError) as exc:
-                if _code(exc) == "ResourceNotFoundException":
+                if error_code(exc) == "ResourceNotFoundException":
                     # a group may live in some of the regions only: an error only if it is in none (run.py)
                     self.stats.missing_groups[group] += 1
                     log.debug("%s: log group '%s' does not exist in %s: nothing to read there", self.block.label,
@@ -118,7 +115,7 @@ class CloudWatchLogsRun:
                     return
                 self._remove(key, where)
         except (ClientError, BotoCoreError) as exc:
-            if _code(exc) == "ResourceNotFoundException":  # deleted or expired since it was listed: nothing to read
+            if error_code(exc) == "ResourceNotFoundException":  # deleted or expired since it was listed: nothing to read
                 log.warning("%s: %s was deleted while the run read its group; what was read of it is delivered",
                             self.block.label, where)
                 self.run.state.forget(key)

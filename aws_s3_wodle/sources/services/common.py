@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from aws_s3_wodle.delivery.outcome import DENIED, MISSING, THROTTLED, FailureClass, is_transient
 from aws_s3_wodle.platform.aws import describe_client_error
+from aws_s3_wodle.platform.aws_errors import error_code
 from aws_s3_wodle.seams import Sink
 from aws_s3_wodle.sources.services.state import ServiceState
 
@@ -72,7 +73,7 @@ def classify(exc: BaseException, needs: str) -> tuple[FailureClass, str]:
     """A service call's error -> its class and one line: the AWS code, status and message, and what to check."""
     what = describe_client_error(exc) if isinstance(exc, ClientError) else f"{type(exc).__name__}: {exc}"
     if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = error_code(exc)
         if code in _MISSING:
             return MISSING, f"{what}; check the names and <regions>"
         if code in _DENIED:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Iterable, Iterator, Optional, Union
 
 from aws_s3_wodle.delivery.checkpoints import FILE_NAME
 from aws_s3_wodle.errors import StateError
@@ -84,46 +85,44 @@ class ServiceState:
             "SELECT id FROM position_ids WHERE service=? AND account=? AND region=? AND grp=? AND stream=?", _k(key)))
         return Position(row[0], row[1], ids, row[2])
 
+    @contextmanager
+    def _transaction(self, failure: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE, COMMIT, ROLLBACK on any error); a SQLite error becomes
+        StateError: `failure`, with the file and SQLite's reason."""
+        try:
+            with self._lock:
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.db
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise StateError(failure.format(path=self.path, exc=exc)) from None
+
     def commit(self, key: StreamKey, position: Position, *, add_ids: Iterable[str] = (), keep_ids: bool = False) -> None:
         """Store `position` in one transaction. Its ids replace the stored ones unless `keep_ids` (then
         `add_ids` are added to them: a window being read adds each batch's ids without rewriting the rest)."""
-        try:
-            with self._lock:
-                self.db.execute("BEGIN IMMEDIATE")
-                try:
-                    self.db.execute("INSERT INTO positions (service, account, region, grp, stream, time, count, until) "
-                                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (service, account, region, grp, "
-                                    "stream) DO UPDATE SET time=excluded.time, count=excluded.count, "
-                                    "until=excluded.until", (*_k(key), position.time, position.count, position.until))
-                    if not keep_ids:
-                        self.db.execute("DELETE FROM position_ids WHERE service=? AND account=? AND region=? AND "
-                                        "grp=? AND stream=?", _k(key))
-                    ids = set(add_ids) | (set() if keep_ids else set(position.ids))
-                    self.db.executemany("INSERT OR IGNORE INTO position_ids VALUES (?, ?, ?, ?, ?, ?)",
-                                        [(*_k(key), i) for i in ids])
-                    self.db.execute("COMMIT")
-                except BaseException:
-                    self.db.execute("ROLLBACK")
-                    raise
-        except sqlite3.Error as exc:
-            raise StateError(f"cannot record delivered events in {self.path} ({exc}); nothing more is read this run, "
-                            "the events not recorded are sent again next run") from None
+        with self._transaction("cannot record delivered events in {path} ({exc}); nothing more is read this run, "
+                               "the events not recorded are sent again next run") as db:
+            db.execute("INSERT INTO positions (service, account, region, grp, stream, time, count, until) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (service, account, region, grp, "
+                       "stream) DO UPDATE SET time=excluded.time, count=excluded.count, "
+                       "until=excluded.until", (*_k(key), position.time, position.count, position.until))
+            if not keep_ids:
+                db.execute("DELETE FROM position_ids WHERE service=? AND account=? AND region=? AND "
+                           "grp=? AND stream=?", _k(key))
+            ids = set(add_ids) | (set() if keep_ids else set(position.ids))
+            db.executemany("INSERT OR IGNORE INTO position_ids VALUES (?, ?, ?, ?, ?, ?)",
+                           [(*_k(key), i) for i in ids])
 
     def forget(self, key: StreamKey) -> None:
         """Drop a position (a stream deleted or gone): a stream of that name made later starts afresh."""
-        try:
-            with self._lock:
-                self.db.execute("BEGIN IMMEDIATE")
-                try:
-                    for table in ("positions", "position_ids"):
-                        self.db.execute(f"DELETE FROM {table} WHERE service=? AND account=? AND region=? AND grp=? "
-                                        "AND stream=?", _k(key))
-                    self.db.execute("COMMIT")
-                except BaseException:
-                    self.db.execute("ROLLBACK")
-                    raise
-        except sqlite3.Error as exc:
-            raise StateError(f"cannot update {self.path} ({exc}); check --state-dir and its permissions") from None
+        with self._transaction("cannot update {path} ({exc}); check --state-dir and its permissions") as db:
+            for table in ("positions", "position_ids"):
+                db.execute(f"DELETE FROM {table} WHERE service=? AND account=? AND region=? AND grp=? "
+                           "AND stream=?", _k(key))
 
     def streams(self, service: str, account: str, region: str, group: str) -> list[str]:
         """The streams of a group that have a position (not the group's own row)."""

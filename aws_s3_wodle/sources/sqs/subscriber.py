@@ -24,7 +24,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 from aws_s3_wodle.sources.sqs.deadletter import FILE_NAME as DEAD_LETTER_FILE, DeadLetterError, DeadLetterFile
 from aws_s3_wodle.config.settings import RunSettings
@@ -108,7 +108,7 @@ class SubscriberRun:
             return self._run_pipelined(waiting)
         objects = self._engine(self.decoder, self.sink)
         try:
-            for batch in self._receive_batches(lambda: self.options.max_messages):
+            for batch in self._receive_batches():
                 waiting.extend(batch)
                 while waiting and not self.stop.is_set():
                     current = waiting.popleft()
@@ -218,12 +218,12 @@ class SubscriberRun:
         self.store.close()
         self.stats.finish()
 
-    def _receive_batches(self, room: Callable[[], int]) -> Iterator[list[Message]]:
-        """The serial loop's receives (at most `room()` messages at a time, long polls) until the queue is
+    def _receive_batches(self) -> Iterator[list[Message]]:
+        """The serial loop's receives (at most max_messages at a time, long polls) until the queue is
         drained, or keeps handing back only messages this run already saw (_ReceiveAhead decides both)."""
         receiver = _ReceiveAhead(self)
         while not self.stop.is_set() and not receiver.drained:
-            fresh = receiver.take(max(1, room()), wait=True)
+            fresh = receiver.take(max(1, self.options.max_messages), wait=True)
             if fresh:
                 yield fresh
 
@@ -319,6 +319,7 @@ class SubscriberRun:
     def _deleted(self, message: Message, refused: Optional[str]) -> None:
         """The deleter's report on one message (its thread): counted, or the failed delete logged once."""
         counted = message.message_id not in self._uncounted
+        self._uncounted.discard(message.message_id)  # reported once: the set holds only deletes in flight
         if refused is not None:
             log.warning("cannot delete message %s from '%s': %s; check the sqs:DeleteMessage permission (the message "
                         "will be received again); %s", message.message_id, self.queue.name, refused,
