@@ -84,6 +84,7 @@ class ObjectDelivery:
             fetched = download(self.s3, ref, self.spool_dir, stop=self.stop)  # Interrupted when stopped
         except ObjectError as exc:
             return Outcome(False, class_of(exc.kind), exc.reason)
+        log.debug("Fetched %s: %d bytes", ref, fetched.size)
         with fetched:
             if oid is None:
                 oid = ObjectId.of(ref, fetched.etag, fetched.version_id)

@@ -86,7 +86,7 @@ def run_subscriber(block: Any, ctx: Context, decoder: Decoder) -> RunStats:
     """One run of an SQS subscriber block with the given decoder."""
     register_secrets(block.secrets())
     where = queue_ref(block.sqs_name)  # a URL or ARN names the queue's region and owner too
-    clients = make_session(block, where.region)
+    clients = make_session(block, where.region, ctx.stop)
     options = ctx.options.for_block(block)
     queue = SqsQueue(clients.sqs(), where.name, wait_seconds=options.wait_seconds,
                      max_messages=options.max_messages, visibility_timeout=options.visibility_timeout,

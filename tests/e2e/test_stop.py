@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from aws_s3_wodle.errors import EXIT_INTERRUPTED
-from aws_s3_wodle.lab.faults import FaultProxy, Latency
+from aws_s3_wodle.lab.faults import FaultProxy, Latency, throttled
 from aws_s3_wodle.lab.security_lake import SecurityLakeLab, lab_client, lab_env
 from aws_s3_wodle.sources.sqs import queue as queue_module
 from aws_s3_wodle.sources.sqs.queue import SqsQueue
@@ -196,3 +196,26 @@ def test_an_empty_long_poll_moves_to_the_poll_thread_after_its_first_second(lab,
     queue = SqsQueue(sqs, lab.queue_name, wait_seconds=2, visibility_timeout=30, stop=threading.Event())
     assert queue.receive() == []
     assert callers == [threading.current_thread().name, f"sqs-receive-{lab.queue_name}"]
+
+
+@pytest.mark.parametrize("service, action", [("sqs", "ReceiveMessage"), ("s3", "GetObject")])
+def test_sigterm_during_a_throttling_backoff_ends_within_2s(lab, moto_server, engine, tmp_path, service, action):
+    """AWS throttles every call of one kind: botocore backs off between its tries (standard retry mode: up to
+    20 s between two, 6 tries in all), in the thread that made the call. A stop must not wait those sleeps out;
+    the message stays queued (its object was never delivered) and nothing reaches the engine."""
+    lab.add_generated(5, seed=47)
+    with FaultProxy(moto_server.endpoint, (throttled(service, action),)) as proxy:
+        proc = _start(lab, proxy, _conf(lab, tmp_path), engine, tmp_path)
+        deadline = time.monotonic() + 60
+        while proxy.count(service, action, faulted=True) < 2:  # the second try failed too: botocore sleeps now
+            assert proc.poll() is None, f"the run ended before its retries: {proc.stderr.read()}"
+            assert time.monotonic() < deadline, f"{service}:{action} was never tried twice"
+            time.sleep(0.02)
+        took, err = _terminate(proc)
+        tries = proxy.count(service, action)
+    assert took < PROMPT, f"the process took {took:.1f} s to end after SIGTERM ({tries} tries)\n{err}"
+    assert proc.returncode == EXIT_INTERRUPTED, err
+    assert "Received SIGTERM" in err and "Traceback" not in err
+    assert "trying again" not in err.split("Received SIGTERM", 1)[1]  # a stopped run promises no other try
+    assert engine.datagrams == []
+    assert _receive_again(lab, within=VISIBILITY + 10), "the message was lost"

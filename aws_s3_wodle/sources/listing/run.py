@@ -232,17 +232,18 @@ _S3_CLIENTS: dict[tuple, Any] = {}
 _S3_LOCK = threading.Lock()
 
 
-def s3_client(block: BucketConfig) -> Any:
+def s3_client(block: BucketConfig, stop: threading.Event) -> Any:
     """One S3 client per identity (profile, role, endpoints), kept for the process: a new client costs a
     tenth of a second of model loading, for every block and every run otherwise. Assumed-role credentials
-    refresh themselves."""
+    refresh themselves. `stop` is the process's stop request (the same for all its runs): it ends a wait
+    between two tries of a call."""
     from aws_s3_wodle.platform.aws import make_session
     from aws_s3_wodle.config.access import AwsAccess
     from dataclasses import fields as dc_fields
     key = tuple(getattr(block, f.name) for f in dc_fields(AwsAccess))
     with _S3_LOCK:
         if key not in _S3_CLIENTS:
-            _S3_CLIENTS[key] = make_session(block).s3()
+            _S3_CLIENTS[key] = make_session(block, stop=stop).s3()
         return _S3_CLIENTS[key]
 
 
@@ -255,7 +256,7 @@ def run_bucket(block: BucketConfig, ctx: Any) -> RunStats:
     register_secrets(block.secrets())
     if not getattr(ctx, "state_dir", None):
         raise StateError(f"{block.label} needs a state directory (--state-dir) to remember what it read")
-    s3 = s3_client(block)
+    s3 = s3_client(block, ctx.stop)
     state = StateStore(default_state_path(ctx.state_dir))
     from aws_s3_wodle.decode.events import MAX_BATCH  # memory per batch measured there: orjson documents are not trimmed
     options = BucketOptions(batch_size=min(ctx.batch_size, MAX_BATCH), skip_on_error=ctx.options.skip_on_error,

@@ -38,7 +38,7 @@ def run_service(block: ServiceBlock, sink: Sink, options: ServiceOptions, stop: 
                 state_dir: str, stats: Optional[ServiceStats] = None) -> ServiceStats:
     """Read every region of `block` once; returns the run's counters (logged as its summary line)."""
     stats = stats or ServiceStats(block.label, service=block.TYPE)
-    clients = make_session(block, block.regions[0] if block.regions else None)
+    clients = make_session(block, block.regions[0] if block.regions else None, stop)
     account = account_of(block, clients)
     state = ServiceState(default_state_path(Path(state_dir)))
     run = ServiceRun(sink, state, options, stop)

@@ -20,7 +20,7 @@ from typing import Any, Optional, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from aws_s3_wodle.platform.aws_errors import describe_client_error, error_code
+from aws_s3_wodle.platform.aws_errors import describe_client_error, error_code, is_transient
 from aws_s3_wodle.errors import AwsAccessError
 
 log = logging.getLogger("aws-s3-wodle")
@@ -90,8 +90,8 @@ class SqsQueue:
         try:
             response = self.sqs.receive_message(**kwargs)
         except (ClientError, BotoCoreError) as exc:
-            error = AwsAccessError(f"cannot receive from SQS queue '{self.name}': {describe_client_error(exc)}; "
-                                   "check the sqs:ReceiveMessage permission")
+            advice = "" if is_transient(exc) else "; check the sqs:ReceiveMessage permission"  # throttled, 5xx
+            error = AwsAccessError(f"cannot receive from SQS queue '{self.name}': {describe_client_error(exc)}{advice}")
             error.cause = exc  # the run decides whether to try again (throttling, 5xx) or stop
             raise error from None
         out = []
