@@ -252,3 +252,33 @@ def test_cloudwatch_logs_sigkill_resends_at_most_the_batch_in_flight(services_la
     assert max(counts.values()) <= 2 and twice <= 40  # at most the batch the kill interrupted
     print(f"\nCloudWatch Logs SIGKILL: {len(written)} events; {before} reached the engine before the kill; "
           f"{twice} sent twice (batches of 40)")
+
+
+def test_sigterm_while_cloudwatch_logs_throttles_ends_within_2s_and_loses_nothing(services_lab, engine, tmp_path,
+                                                                                fault_proxy):
+    """logs:GetLogEvents throttled every time: botocore waits between its tries (up to 20 s each); a SIGTERM
+    meanwhile ends the process at once, nothing of the stream is recorded, and the next run reads it all."""
+    from aws_s3_wodle.lab.faults import throttled
+    lab = services_lab
+    app = lab.group("app")
+    written = lab.put(app, "s", 7)
+    wodle = Wodle(lab, tmp_path, engine.path)
+    wodle.configure(lab.block("cloudwatchlogs", aws_log_groups=app, only_logs_after=YESTERDAY,
+                              service_endpoint=fault_proxy.endpoint))
+    fault_proxy.add(throttled("logs", "GetLogEvents"))
+    proc = subprocess.Popen(wodle.command(), env=wodle.env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while fault_proxy.count("logs", "GetLogEvents", faulted=True) < 2:  # botocore now waits for its third try
+        assert proc.poll() is None, f"the run ended before its retries: {proc.stderr.read()}"
+        assert time.monotonic() < deadline, "GetLogEvents was never tried twice"
+        time.sleep(0.02)
+    signalled = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    took = time.monotonic() - signalled
+    assert took < 2.0, f"the run took {took:.1f} s to end after SIGTERM:\n{stderr}"
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and engine.datagrams == []
+    fault_proxy.clear()
+    wodle.run()
+    assert ids(received_payloads(engine, len(written))) == wanted(written)

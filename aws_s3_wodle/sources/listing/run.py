@@ -240,7 +240,7 @@ def s3_client(block: BucketConfig, stop: threading.Event) -> Any:
     from aws_s3_wodle.platform.aws import make_session
     from aws_s3_wodle.config.access import AwsAccess
     from dataclasses import fields as dc_fields
-    key = tuple(getattr(block, f.name) for f in dc_fields(AwsAccess))
+    key = (*(getattr(block, f.name) for f in dc_fields(AwsAccess)), id(stop))
     with _S3_LOCK:
         if key not in _S3_CLIENTS:
             _S3_CLIENTS[key] = make_session(block, stop=stop).s3()
