@@ -57,6 +57,15 @@ class SinkError(WodleError):
     exit_code = EXIT_SINK
 
 
+class Interrupted(WodleError):
+    """A stop was requested mid-object (during its download, between its batches, while the engine took nothing):
+    its progress is kept, and its source hands it back (message released, listing cursor not moved) for a later
+    run. Here, not in delivery/, because the sink raises it too."""
+
+    exit_code = EXIT_INTERRUPTED
+    handled = 0  # raised by a sink: the events of the batch being sent it took (sent or recorded) before the stop
+
+
 class StateError(WodleError):
     """The state database cannot be opened or written. Bucket blocks stop (their cursor is their only memory);
     subscribers go on without deduplication (the queue still holds what was not acknowledged)."""

@@ -126,7 +126,12 @@ class ObjectDelivery:
                 discarded += batch.discarded  # dropped by discard_regex
                 if start < resume:
                     batch = batch[resume - start:]
-                result = self.sink.send_batch(batch, str(ref))
+                try:
+                    result = self.sink.send_batch(batch, str(ref))
+                except Interrupted as exc:  # stopped while the engine took nothing: keep what it took of the batch
+                    if oid and exc.handled:
+                        self.store.save_progress(oid, max(start, resume) + exc.handled)
+                    raise
                 sent += result.sent
                 sent_bytes += result.bytes
                 oversized += result.oversized

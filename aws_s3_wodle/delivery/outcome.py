@@ -13,7 +13,7 @@ from typing import Optional
 
 from botocore.exceptions import BotoCoreError
 
-from aws_s3_wodle.errors import ObjectError, WodleError
+from aws_s3_wodle.errors import Interrupted, ObjectError, WodleError
 from aws_s3_wodle.platform.aws_errors import aws_error, is_transient
 
 
@@ -85,13 +85,6 @@ def classify_s3_error(exc: BaseException) -> tuple[FailureClass, str]:
 def object_error(bucket: str, key: str, exc: BaseException, what: str = "download failed") -> ObjectError:
     cls, reason = classify_s3_error(exc)
     return ObjectError(bucket, key, f"{what} with {reason}", kind=cls.name)
-
-
-class Interrupted(WodleError):
-    """A stop was requested mid-object (during its download or between its batches): its progress is kept,
-    and its source hands it back (message released, listing cursor not moved) for a later run."""
-
-    exit_code = 130
 
 
 @dataclass

@@ -55,7 +55,7 @@ def _delivery_state_dir(settings: RunSettings) -> Optional[str]:
     return None
 
 
-def make_sink(settings: RunSettings) -> Sink:
+def make_sink(settings: RunSettings, stop: Optional[threading.Event] = None) -> Sink:
     from aws_s3_wodle.sinks.recorder import FILE_NAME, OversizeRecorder
     if settings.output:
         from aws_s3_wodle.sinks.jsonl import JsonLinesSink
@@ -64,7 +64,7 @@ def make_sink(settings: RunSettings) -> Sink:
     path = settings.socket or default_socket(settings.wazuh_path)
     recorder = OversizeRecorder(state_dir(settings) / FILE_NAME, max_bytes=settings.record_max_bytes,
                                 keep=settings.record_files)
-    return AnalysisdSink(path, recorder, retry_seconds=settings.engine_retry)
+    return AnalysisdSink(path, recorder, retry_seconds=settings.engine_retry, stop=stop)
 
 
 def convert_threads(settings: RunSettings) -> int:
@@ -76,7 +76,8 @@ def _install_signals(stop: threading.Event) -> None:
     def handler(signum, frame):  # noqa: ARG001
         if stop.is_set():
             raise KeyboardInterrupt
-        log.info("Received %s: finishing the current object, then stopping", signal.Signals(signum).name)
+        log.info("Received %s: stopping after the batch being sent; what is not finished resumes on the next run",
+                 signal.Signals(signum).name)
         stop.set()
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
@@ -106,7 +107,7 @@ def run(config: Config, settings: RunSettings) -> int:
         return EXIT_OK
     stop = threading.Event()
     _install_signals(stop)
-    sink = make_sink(settings)
+    sink = make_sink(settings, stop)
     observers = _observers(settings)
 
     def context(skip_on_error: bool) -> Context:

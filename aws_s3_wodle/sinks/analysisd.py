@@ -4,6 +4,8 @@ One connection is reused for the whole run. When the engine restarts (socket gon
 reconnect with backoff up to `retry_seconds`, then give up with SinkError so nothing is acknowledged.
 When the engine is slow (ENOBUFS/EAGAIN, or a send blocked on its full queue) we back off instead of
 dropping, up to `busy_seconds` without any progress. Each outage is logged once, and its end once.
+A stop request (`stop`) ends those waits: the batch being sent is not acknowledged (Interrupted), so its
+object resumes at its checkpoint on the next run.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence
 
-from aws_s3_wodle.errors import SinkError
+from aws_s3_wodle.errors import Interrupted, SinkError
 from aws_s3_wodle.sinks.recorder import OversizeRecorder
 from aws_s3_wodle.seams import Batch, SendResult, as_batch
 
@@ -37,8 +39,10 @@ BUSY_SECONDS = 300.0   # an engine that takes nothing for this long is stuck: st
 class AnalysisdSink:
     def __init__(self, path: str, recorder: OversizeRecorder, *, retry_seconds: float = 30.0,
                  max_datagram: int = MAX_DATAGRAM, header: bytes = HEADER, busy_seconds: float = BUSY_SECONDS,
-                 send_timeout: float = SEND_TIMEOUT, batched: bool = True) -> None:
+                 send_timeout: float = SEND_TIMEOUT, batched: bool = True,
+                 stop: Optional[threading.Event] = None) -> None:
         self.path = path
+        self.stop = stop or threading.Event()  # the process's stop request: it ends a wait for the engine
         self.recorder = recorder
         self.retry_seconds = retry_seconds
         self.busy_seconds = busy_seconds
@@ -129,7 +133,10 @@ class AnalysisdSink:
                     raise SinkError(f"{reason} after {limit:.0f} s of retries; {hint} Nothing of the current "
                                     "object was acknowledged") from None
                 self.waits += 1
-                time.sleep(min(delay, max(0.0, deadline - now)))
+                if self.stop.wait(min(delay, max(0.0, deadline - now))):
+                    waiting = "the engine was busy" if kind == "busy" else f"the engine's socket {self.path} was gone"
+                    raise Interrupted(f"stopped while {waiting}; the batch being sent was not acknowledged: its "
+                                      "object resumes there on the next run") from None
                 delay = min(delay * 2, 2.0)
 
     def _send(self, datagram: bytes) -> None:
@@ -155,7 +162,11 @@ class AnalysisdSink:
             if len(datagram) > limit:
                 self._record(origin, event, len(datagram), result)
                 continue
-            self._send(datagram)
+            try:
+                self._send(datagram)
+            except Interrupted as exc:
+                exc.handled = result.sent + result.oversized  # every event before this one was sent or recorded
+                raise
             result.sent += 1
             result.bytes += len(datagram)
 
@@ -194,6 +205,9 @@ class AnalysisdSink:
 
                 try:
                     self._deliver(attempt, lambda position=position: position[0])
+                except Interrupted as exc:
+                    exc.handled = position[0]  # the events before it were sent or recorded
+                    raise
                 except Refused as exc:  # the kernel or a seccomp filter forbids sendmmsg: the rest one by one
                     log.warning("sendmmsg is refused here (%s): sending one datagram per system call", exc)
                     self.batched, self._batcher = False, None

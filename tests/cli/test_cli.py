@@ -120,3 +120,33 @@ def test_every_command_line_defaults_to_the_one_wazuh_path():
     assert DEFAULT_CONFIG.startswith(DEFAULT_WAZUH_PATH + "/")
     sources = "".join(p.read_text() for p in (ROOT / "aws_s3_wodle").rglob("*.py"))
     assert sources.count('"/var/ossec"') == 1  # written once, in config.py
+
+
+def test_a_first_signal_asks_for_a_stop_and_a_second_one_stops_at_once(caplog):
+    """The first SIGTERM/SIGINT sets the run's stop (every wait of the run watches it); a second one raises
+    KeyboardInterrupt wherever the main thread is, which `guarded` turns into exit 130 and one line."""
+    import logging
+    import threading
+
+    from aws_s3_wodle.errors import EXIT_INTERRUPTED, guarded
+    from aws_s3_wodle.run.process import _install_signals
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stop = threading.Event()
+    try:
+        _install_signals(stop)
+        handler = signal.getsignal(signal.SIGTERM)
+        assert signal.getsignal(signal.SIGINT) is handler
+        handler(signal.SIGTERM, None)
+        assert stop.is_set()
+
+        def body() -> int:
+            handler(signal.SIGINT, None)
+            return 0
+        log = logging.getLogger("aws-s3-wodle")
+        with caplog.at_level(logging.WARNING, logger="aws-s3-wodle"):
+            assert guarded(log, body, debug=False) == EXIT_INTERRUPTED
+    finally:
+        for sig, old in saved.items():
+            signal.signal(sig, old)
+    assert "Stopped at once by a second signal" in caplog.text

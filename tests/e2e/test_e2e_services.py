@@ -126,15 +126,16 @@ def test_cloudwatch_logs_sigterm_mid_run_loses_nothing(services_lab, tmp_path):
 
 
 def _stop_while_blocked(proc: subprocess.Popen, engine: GatedEngine) -> None:
-    """Wait until the wodle fills the gated engine and blocks, SIGTERM it, let the engine read again: the run
-    ends after its batch in flight (exit 130)."""
+    """Wait until the wodle fills the gated engine and blocks, SIGTERM it, let the engine read again 1.5 s later
+    (past the sink's 1 s send timeout: the stop ends the sink's wait mid-batch, and the events the engine's
+    socket took are recorded; the rest comes with the next run). Exit 130."""
     deadline = time.monotonic() + 60
     while engine.reading.is_set() and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1.0)
     assert proc.poll() is None, "the wodle should be blocked on the engine, not finished"
     proc.send_signal(signal.SIGTERM)
-    time.sleep(0.5)
+    time.sleep(1.5)
     engine.reading.set()
     engine.limit = 10 ** 9
     _, err = proc.communicate(timeout=120)
@@ -176,14 +177,14 @@ def test_inspector_sigterm_mid_run_loses_nothing(services_lab, tmp_path):
     lab = services_lab
     findings = lab.findings(1200)
     lab.queue_findings(findings)
-    engine = GatedEngine(str(tmp_path / "queue"), limit=250)
+    engine = GatedEngine(str(tmp_path / "queue"), limit=255)  # mid-batch: the findings the engine took are kept
     try:
         wodle = Wodle(lab, tmp_path, engine.path)
         wodle.configure(lab.block("inspector", only_logs_after=YESTERDAY))
         proc = subprocess.Popen(wodle.command("--batch-size", "20"), env=wodle.env, stderr=subprocess.PIPE, text=True)
         _stop_while_blocked(proc, engine)
         stopped = len(engine.datagrams)
-        assert 250 <= stopped < len(findings)
+        assert 255 <= stopped < len(findings)
         second = wodle.run()  # the same window again (moto answers the same request the same way)
         assert "resuming the window" in second.stderr
         time.sleep(0.3)

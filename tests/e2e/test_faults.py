@@ -178,9 +178,9 @@ def test_sigkill_mid_object_resumes_with_at_most_one_batch_resent(lab, tmp_path,
     assert lab.queue_depth() == 0
 
 
-def test_a_second_sigterm_stops_at_once_while_the_engine_takes_nothing(lab, tmp_path, mode):
-    """The engine stops reading (its queue is full): the sink backs off, for up to 5 minutes. A first SIGTERM
-    waits for the object being sent; a second one stops at once, whatever is in flight: exit 130, nothing
+def test_a_sigterm_stops_within_2s_while_the_engine_takes_nothing(lab, tmp_path, mode):
+    """The engine stops reading (its queue is full): the sink backs off, for up to 5 minutes. A SIGTERM ends that
+    wait (issue 14: a stop is prompt whatever the run is doing): the process ends within 2 s, exit 130, nothing
     acknowledged, the messages handed back at once, and the next run resumes each object at its checkpoint."""
     batch = 200
     objects = {s: lab.add_generated(2000, seed=s) for s in (13, 14)}
@@ -201,10 +201,10 @@ def test_a_second_sigterm_stops_at_once_while_the_engine_takes_nothing(lab, tmp_
     reader.start()
     try:
         assert busy.wait(60), "".join(lines)
+        signalled = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)  # at once: not after the sink's 5 minutes of backing off
+        proc.wait(timeout=20)  # not after the sink's 5 minutes of backing off
+        took = time.monotonic() - signalled
     finally:
         proc.kill()
         reader.join(10)
@@ -217,8 +217,9 @@ def test_a_second_sigterm_stops_at_once_while_the_engine_takes_nothing(lab, tmp_
                 break
         stuck.close()
     stderr = "".join(lines)
+    assert took < 2.0, f"the process took {took:.1f} s to end after SIGTERM:\n{stderr}"
     assert proc.returncode == 130, stderr
-    assert "Stopped at once by a second signal" in stderr and "Traceback" not in stderr
+    assert "stopped while the engine was busy" in stderr and "Traceback" not in stderr
     attributes = lab.client("sqs").get_queue_attributes(QueueUrl=lab.queue_url, AttributeNames=["All"])["Attributes"]
     assert int(attributes["ApproximateNumberOfMessages"]) == len(objects)  # none deleted; visible again at once
     with DatagramEngine(str(tmp_path / "queue")) as engine:
@@ -227,10 +228,11 @@ def test_a_second_sigterm_stops_at_once_while_the_engine_takes_nothing(lab, tmp_
         settle(engine)
     assert second.returncode == 0, second.stderr
     got = uids(SimpleNamespace(datagrams=first), engine)  # what the stuck socket held, and the new run's
-    _, duplicates, lost = account("engine stops reading; SIGTERM, then a second SIGTERM; then a new run",
+    _, duplicates, lost = account("engine stops reading; SIGTERM; then a new run",
                                   expected_uids(*((s, o.rows) for s, o in objects.items())), got, mode=mode)
-    resent = {s: sum(n - 1 for u, n in got.items() if u.startswith(f"{s}-") and n > 1) for s in objects}
-    assert lost == 0 and all(n <= batch for n in resent.values()), resent
+    assert lost == 0
+    # the sink said how many events of the interrupted batch the engine's socket took; the checkpoint kept them
+    assert duplicates == 0
     assert lab.queue_depth() == 0
 
 

@@ -188,3 +188,37 @@ def test_an_oversized_text_event_is_recorded_as_valid_json(tmp_path):
     recorder.record("s3://b/k", b'{"a": 1}', 70000, 65535)
     rows = [json.loads(line) for line in (tmp_path / "oversized-events.jsonl").read_text().splitlines()]
     assert rows[0]["head"].startswith("plain text line") and rows[1]["head"] == '{"a": 1}'
+
+
+def test_a_stop_ends_the_wait_for_a_busy_engine_and_says_how_much_of_the_batch_it_took(tmp_path, as_batch):
+    """An engine that reads nothing (its socket's queue full): the sink backs off for up to busy_seconds, but a
+    stop ends that wait within a send timeout; Interrupted says how many events of the batch the socket took,
+    in order, so the object's checkpoint can keep exactly those."""
+    import socket as socket_module
+
+    from aws_s3_wodle.errors import Interrupted
+    path = str(tmp_path / "stuck")
+    stuck = socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_DGRAM)
+    stuck.bind(path)  # never read while the sink sends
+    stop = threading.Event()
+    sink = AnalysisdSink(path, OversizeRecorder(None), send_timeout=0.1, busy_seconds=60, stop=stop)
+    events = [json.dumps({"n": i}).encode() for i in range(500)]
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(Interrupted, match="stopped while the engine was busy") as caught:
+            sink.send_batch(as_batch(events), "s3://b/k")
+        took = time.monotonic() - started
+        stuck.setblocking(False)
+        queued = []
+        while True:
+            try:
+                queued.append(stuck.recv(1 << 16))
+            except BlockingIOError:
+                break
+    finally:
+        stuck.close()
+        sink.close()
+    assert took < 0.5 + 1.0  # the stop, then at most one send timeout and a back-off step
+    assert 0 < caught.value.handled < len(events)
+    assert queued == [b"1:Wazuh-AWS:" + e for e in events[:caught.value.handled]]

@@ -12,7 +12,8 @@ from aws_s3_wodle.config.services import CloudWatchLogsService, InspectorService
 from aws_s3_wodle.errors import SinkError
 from aws_s3_wodle.seams import SendResult
 from aws_s3_wodle.sources.services.cloudwatch import CloudWatchLogsRun
-from aws_s3_wodle.sources.services.common import EndRun, Interrupted, ServiceOptions, ServiceRun, to_ms
+from aws_s3_wodle.errors import Interrupted
+from aws_s3_wodle.sources.services.common import EndRun, ServiceOptions, ServiceRun, to_ms
 from aws_s3_wodle.sources.services.inspector import InspectorRun
 from aws_s3_wodle.sources.services.state import ServiceState, StreamKey
 from aws_s3_wodle.sources.services.stats import ServiceStats

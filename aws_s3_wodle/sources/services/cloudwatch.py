@@ -21,10 +21,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from aws_s3_wodle.config.services import CloudWatchLogsService
 from aws_s3_wodle.decode.services import log_event, log_message_discarded
-from aws_s3_wodle.errors import one_line
+from aws_s3_wodle.errors import Interrupted, one_line
 from aws_s3_wodle.platform.aws_errors import error_code
 from aws_s3_wodle.seams import EventBatch
-from aws_s3_wodle.sources.services.common import (EndRun, Interrupted, ServiceRun, classify, day_start_ms, shown,
+from aws_s3_wodle.sources.services.common import (EndRun, ServiceRun, classify, day_start_ms, shown,
                                                   utc_today)
 from aws_s3_wodle.sources.services.state import Position, StreamKey
 from aws_s3_wodle.sources.services.stats import ServiceStats
@@ -130,6 +130,7 @@ class CloudWatchLogsRun:
         newest, at_newest = start, 0  # the newest timestamp read, and how many events at it (skipped ones too)
         read = 0
         batch, pending = EventBatch(), 0  # pending: events read since the last commit (sent or discarded)
+        after: list[Position] = []  # the stream's position after each event of the batch (a stop mid-batch keeps those sent)
         for events in self._pages(key, start):
             for event in events:
                 ts = int(event["timestamp"])
@@ -148,18 +149,26 @@ class CloudWatchLogsRun:
                     batch.discarded += 1
                 else:
                     batch.append(log_event(message))
+                    after.append(Position(newest, at_newest))
                 if pending >= self.batch:
-                    self._commit(key, batch, where, Position(newest, at_newest))
-                    batch, pending = EventBatch(), 0
+                    self._commit(key, batch, where, Position(newest, at_newest), after)
+                    batch, pending, after = EventBatch(), 0, []
             if pending:
-                self._commit(key, batch, where, Position(newest, at_newest))
-                batch, pending = EventBatch(), 0
+                self._commit(key, batch, where, Position(newest, at_newest), after)
+                batch, pending, after = EventBatch(), 0, []
             self._check_stop()
         return read
 
-    def _commit(self, key: StreamKey, batch: EventBatch, where: str, position: Position) -> None:
-        """Send a batch, then record the stream's position (only once the sink took it), then heed a stop."""
-        self._send(batch, where)
+    def _commit(self, key: StreamKey, batch: EventBatch, where: str, position: Position,
+                after: list[Position]) -> None:
+        """Send a batch, then record the stream's position (only once the sink took it), then heed a stop.
+        Stopped while the engine took nothing, the position after the events it did take is kept."""
+        try:
+            self._send(batch, where)
+        except Interrupted as exc:
+            if exc.handled:
+                self.run.state.commit(key, after[exc.handled - 1])
+            raise
         self.run.state.commit(key, position)
         self._check_stop()
 

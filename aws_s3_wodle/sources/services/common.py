@@ -34,10 +34,6 @@ class ServiceRun:
     stop: threading.Event
 
 
-class Interrupted(Exception):
-    """A stop (SIGTERM) was asked for: the run ends between two batches, everything sent is recorded."""
-
-
 class EndRun(Exception):
     """skip_on_error is 'no' and something failed."""
 

@@ -20,7 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from aws_s3_wodle.config.services import InspectorService
 from aws_s3_wodle.decode.services import inspector_event, inspector_record
 from aws_s3_wodle.seams import EventBatch
-from aws_s3_wodle.sources.services.common import (EndRun, Interrupted, ServiceRun, classify, day_start_ms, from_ms,
+from aws_s3_wodle.errors import Interrupted
+from aws_s3_wodle.sources.services.common import (EndRun, ServiceRun, classify, day_start_ms, from_ms,
                                                   shown, to_ms, utc_today)
 from aws_s3_wodle.sources.services.state import Position, StreamKey
 from aws_s3_wodle.sources.services.stats import ServiceStats
@@ -106,6 +107,7 @@ class InspectorRun:
 
     def _deliver(self, findings: list[dict], start: int, end: int) -> None:
         batch, ids = EventBatch(), []
+        before: list[int] = []  # for each id: the events of the batch up to it (a stop mid-batch keeps those taken)
         for finding in findings:
             self.stats.findings += 1
             ms = finding_time(finding)
@@ -125,9 +127,16 @@ class InspectorRun:
                 batch.discarded += 1
             else:
                 batch.append(inspector_event(record))
+            before.append(len(batch))
         self.stats.discarded += batch.discarded
         if batch:
-            result = self.run.sink.send_batch(batch, f"Inspector findings of {self.region}")
+            try:
+                result = self.run.sink.send_batch(batch, f"Inspector findings of {self.region}")
+            except Interrupted as exc:  # stopped while the engine took nothing: record the findings it took
+                taken = [fid for fid, n in zip(ids, before) if n <= exc.handled]
+                if taken:
+                    self.run.state.commit(self.key, Position(start, until=end), add_ids=taken, keep_ids=True)
+                raise
             self.stats.events += result.sent
             self.stats.bytes += result.bytes
             self.stats.oversized += result.oversized

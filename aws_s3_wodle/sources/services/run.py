@@ -9,11 +9,11 @@ from typing import Any, Optional
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aws_s3_wodle.config.services import CloudWatchLogsService, InspectorService, ServiceBlock
-from aws_s3_wodle.errors import AwsAccessError, one_line
+from aws_s3_wodle.errors import AwsAccessError, Interrupted, one_line
 from aws_s3_wodle.platform.aws import AwsClients, describe_client_error, make_session
 from aws_s3_wodle.seams import Sink
 from aws_s3_wodle.sources.services.cloudwatch import CloudWatchLogsRun
-from aws_s3_wodle.sources.services.common import EndRun, Interrupted, ServiceOptions, ServiceRun
+from aws_s3_wodle.sources.services.common import EndRun, ServiceOptions, ServiceRun
 from aws_s3_wodle.sources.services.inspector import InspectorRun
 from aws_s3_wodle.sources.services.state import ServiceState, default_state_path
 from aws_s3_wodle.sources.services.stats import ServiceStats
