@@ -95,6 +95,10 @@ class Result:
     naive: float = 0.0
     ceiling: float = 0.0
     one_object_rate: float = 0.0  # the same rows as one object, same latency (0: not in this run)
+    # CPU seconds each process of the run spent while the wodle ran, and the host's busy share of its 2 cores:
+    # the lab (moto, the proxy in the bench's own process, the reader) shares the host with the wodle
+    lab_cpu: dict = field(default_factory=dict)
+    host_busy: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -162,6 +166,40 @@ def stage(moto_endpoint: str, paths: list[Path]):
 
 # --- one run ------------------------------------------------------------------------------
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process (proc(5): fields 14 and 15 of /proc/PID/stat, in clock ticks)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _host_idle() -> tuple[float, float]:
+    """(idle, total) clock ticks of all CPUs since boot (proc(5): the "cpu" line of /proc/stat)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    return ticks[3] + ticks[4], sum(ticks)  # idle + iowait
+
+
+class LabCpu:
+    """What the lab's processes spent while the wodle ran: moto's server, the reader, the bench (the proxy's threads)."""
+
+    def __init__(self, moto_pid: int, reader_pid: int) -> None:
+        self.pids = {"moto": moto_pid, "reader": reader_pid}
+        self.start = {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.bench = sum(os.times()[:2])
+        self.idle = _host_idle()
+
+    def stop(self) -> tuple[dict, float]:
+        spent = {name: _cpu_seconds(pid) - self.start[name] for name, pid in self.pids.items()}
+        spent["bench (proxy)"] = sum(os.times()[:2]) - self.bench
+        idle, total = _host_idle()
+        busy = 1 - (idle - self.idle[0]) / max(1, total - self.idle[1])
+        return spent, busy
+
+
 def run_once(moto, scenario: Scenario, paths: list[Path], latency_ms: float, args, work: Path) -> Result:
     from aws_s3_wodle.lab.faults import FaultProxy
     from aws_s3_wodle.lab.security_lake import lab_env
@@ -182,11 +220,13 @@ def run_once(moto, scenario: Scenario, paths: list[Path], latency_ms: float, arg
     log_path = work / f"wodle-{lab.queue_name}.log"
     with FaultProxy(moto.endpoint, latency=latency_ms / 1000) as proxy, open(log_path, "wb") as log:
         env = {**os.environ, **lab_env(proxy.endpoint, lab.region)}
+        lab_cpu = LabCpu(moto.proc.pid, reader.proc.pid)
         started = time.monotonic()
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         peak = None if args.profile else PeakRss(proc.pid)
         _, status, usage = os.wait4(proc.pid, 0)
         result.wall = time.monotonic() - started
+        result.lab_cpu, result.host_busy = lab_cpu.stop()
         result.exit_code = proc.returncode = os.waitstatus_to_exitcode(status)
         result.cpu = usage.ru_utime + usage.ru_stime
         result.rss_mb = peak.stop() / 1024 if peak else -1
@@ -251,6 +291,16 @@ def report(results: list[Result]) -> str:
     for r in results:
         lines.append(f"| {r.scenario} rows | {r.latency_ms:g} ms | " + " | ".join(
             f"{r.upstream.get(op, 0) / r.calls[op] * 1000:.1f}" if r.calls.get(op) else "" for op in _OPS[:5]) + " |")
+    lines += ["", "The host's CPU while the wodle ran (2 cores shared: AWS here is moto's server, a Python process on the same "
+              "host, behind the proxy's threads in the bench's process; the reader stands for analysisd). CPU ms per object, "
+              "and the share of both cores that was busy:", "",
+              "| scenario | latency | wodle | moto | proxy | reader | all | host busy |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        if not r.lab_cpu:
+            continue
+        per = [r.cpu, r.lab_cpu.get("moto", 0), r.lab_cpu.get("bench (proxy)", 0), r.lab_cpu.get("reader", 0)]
+        lines.append(f"| {r.scenario} rows | {r.latency_ms:g} ms | "
+                     + " | ".join(f"{x / r.objects * 1000:.1f}" for x in per + [sum(per)]) + f" | {r.host_busy:.0%} |")
     return "\n".join(lines)
 
 

@@ -179,8 +179,8 @@ def _assume_role(base: botocore.session.Session, access: AwsAccess, region: str,
         raise NoCredentialsError()
     extra = assume_role_args(access)
 
-    def make_sts(service: str, **kwargs: Any) -> Any:
-        return stop_ends_retry_waits(sts_client(base, access, region, **kwargs), stop)
+    def make_sts(service: str, **kwargs: Any) -> Any:  # our settings (retries, timeouts, user agent), not the defaults
+        return stop_ends_retry_waits(sts_client(base, access, region, config=client_config(), **kwargs), stop)
 
     fetcher = AssumeRoleCredentialFetcher(make_sts, source, access.iam_role_arn, extra_args=extra,
                                           expiry_window_seconds=REFRESH_WINDOW)
