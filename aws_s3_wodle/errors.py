@@ -63,7 +63,10 @@ class Interrupted(WodleError):
     run. Here, not in delivery/, because the sink raises it too."""
 
     exit_code = EXIT_INTERRUPTED
-    handled = 0  # raised by a sink: the events of the batch being sent it took (sent or recorded) before the stop
+    # Raised by a sink: how many events of the batch being sent it took (sent or recorded) before the stop, in order,
+    # and its SendResult of those (for the caller's counters).
+    handled = 0
+    partial = None
 
 
 class StateError(WodleError):

@@ -131,6 +131,11 @@ class ObjectDelivery:
                 except Interrupted as exc:  # stopped while the engine took nothing: keep what it took of the batch
                     if oid and exc.handled:
                         self.store.save_progress(oid, max(start, resume) + exc.handled)
+                    if exc.partial is not None:
+                        result = exc.partial
+                        sent, sent_bytes = sent + result.sent, sent_bytes + result.bytes
+                        oversized += result.oversized
+                        recorded_in = result.recorded_in or recorded_in
                     raise
                 sent += result.sent
                 sent_bytes += result.bytes

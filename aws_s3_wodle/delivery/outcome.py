@@ -13,7 +13,7 @@ from typing import Optional
 
 from botocore.exceptions import BotoCoreError
 
-from aws_s3_wodle.errors import Interrupted, ObjectError, WodleError
+from aws_s3_wodle.errors import Interrupted, ObjectError
 from aws_s3_wodle.platform.aws_errors import aws_error, is_transient
 
 

@@ -60,13 +60,20 @@ def stop_ends_retry_waits(client: Any, stop: Optional[threading.Event]) -> Any:
     service = client.meta.service_model.service_id.hyphenize()
     event, unique_id = f"needs-retry.{service}", f"retry-config-{service}"  # botocore/retries/standard.py
     client.meta.events.unregister(event, unique_id=unique_id)  # the handler create_client registered
+    # The same policy again (this also registers a second after-call quota release: the first handler's quota is
+    # left unused, its release harmless), its own wait made the stop's: after the retry quota ran out, botocore
+    # still waits once before answering a long poll (its RetryHandler's `sleep`, a constructor argument).
     policy = standard_retries.register_retry_handler(client, client.meta.config.retries.get("total_max_attempts"))
     client.meta.events.unregister(event, unique_id=unique_id)  # registered again by that call: wrapped below
+    if hasattr(policy, "_sleep"):
+        policy._sleep = stop.wait
 
-    def needs_retry(**kwargs: Any) -> Optional[float]:
+    def needs_retry(**kwargs: Any) -> Any:
         delay = policy.needs_retry(**kwargs)
-        if delay is None or stop.wait(delay):
-            return None  # no (other) try
+        if delay is None or delay is False:
+            return delay  # no other try (False: botocore waited already and says so)
+        if stop.wait(delay):
+            return None  # stopped: no other try
         return 0  # waited already: try again now
 
     client.meta.events.register(event, needs_retry, unique_id=unique_id)

@@ -76,8 +76,8 @@ def _install_signals(stop: threading.Event) -> None:
     def handler(signum, frame):  # noqa: ARG001
         if stop.is_set():
             raise KeyboardInterrupt
-        log.info("Received %s: stopping after the batch being sent; what is not finished resumes on the next run",
-                 signal.Signals(signum).name)
+        log.info("Received %s: stopping at the next batch, or now if waiting; what is not finished resumes on the "
+                 "next run", signal.Signals(signum).name)
         stop.set()
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)

@@ -4,8 +4,8 @@ One connection is reused for the whole run. When the engine restarts (socket gon
 reconnect with backoff up to `retry_seconds`, then give up with SinkError so nothing is acknowledged.
 When the engine is slow (ENOBUFS/EAGAIN, or a send blocked on its full queue) we back off instead of
 dropping, up to `busy_seconds` without any progress. Each outage is logged once, and its end once.
-A stop request (`stop`) ends those waits: the batch being sent is not acknowledged (Interrupted), so its
-object resumes at its checkpoint on the next run.
+A stop request (`stop`) ends those waits: Interrupted says how much of the batch the engine took (`handled`,
+`partial`), so the caller records exactly that and the rest is sent on the next run.
 """
 from __future__ import annotations
 
@@ -96,6 +96,8 @@ class AnalysisdSink:
         """
         deadline, deadline_kind = 0.0, None  # the retry window restarts when the kind of trouble changes
         delay, seen = 0.05, progress()
+        if self.trouble and self.stop.is_set():
+            self._stopped()  # the engine took nothing lately and the run is stopping: do not wait a send timeout
         while True:
             try:
                 if self.sock is None:
@@ -106,8 +108,10 @@ class AnalysisdSink:
                              time.monotonic() - self.trouble_since)
                     self.trouble = None
                 return
-            except InterruptedError:
-                continue  # a signal; Python runs its handler, the stop flag is checked between batches
+            except InterruptedError:  # a signal: Python ran its handler
+                if self.stop.is_set():
+                    self._stopped()
+                continue
             except OSError as exc:
                 if isinstance(exc, socket.timeout) or exc.errno in _BUSY:
                     kind, limit = "busy", self.busy_seconds
@@ -134,10 +138,14 @@ class AnalysisdSink:
                                     "object was acknowledged") from None
                 self.waits += 1
                 if self.stop.wait(min(delay, max(0.0, deadline - now))):
-                    waiting = "the engine was busy" if kind == "busy" else f"the engine's socket {self.path} was gone"
-                    raise Interrupted(f"stopped while {waiting}; the batch being sent was not acknowledged: its "
-                                      "object resumes there on the next run") from None
+                    self._stopped()
                 delay = min(delay * 2, 2.0)
+
+    def _stopped(self) -> None:
+        waiting = {"busy": "the engine was busy", "gone": f"the engine's socket {self.path} was gone"}.get(
+            self.trouble or "", "sending to the engine")
+        raise Interrupted(f"stopped while {waiting}; what the engine took of the batch is recorded, the rest is sent "
+                          "on the next run")
 
     def _send(self, datagram: bytes) -> None:
         self._deliver(lambda sock: sock.send(datagram))
@@ -149,11 +157,15 @@ class AnalysisdSink:
         with self.lock:
             text = events.arrow_text()
             batcher = self._batcher_for() if text is not None else None
-            if batcher is not None:
-                from aws_s3_wodle.sinks.mmsg import Spans
-                self._send_spans(batcher, Spans(text), events, origin, result)
-            else:
-                self._send_all(events, origin, header, limit, result)
+            try:
+                if batcher is not None:
+                    from aws_s3_wodle.sinks.mmsg import Spans
+                    self._send_spans(batcher, Spans(text), events, origin, result)
+                else:
+                    self._send_all(events, origin, header, limit, result)
+            except Interrupted as exc:
+                exc.partial = result  # what it took of the batch: the caller's counters
+                raise
         return result
 
     def _send_all(self, events: Iterable[bytes], origin: str, header: bytes, limit: int, result: SendResult) -> None:
@@ -207,6 +219,7 @@ class AnalysisdSink:
                     self._deliver(attempt, lambda position=position: position[0])
                 except Interrupted as exc:
                     exc.handled = position[0]  # the events before it were sent or recorded
+                    self._count_sent(result, spans, start, position[0])
                     raise
                 except Refused as exc:  # the kernel or a seccomp filter forbids sendmmsg: the rest one by one
                     log.warning("sendmmsg is refused here (%s): sending one datagram per system call", exc)

@@ -199,3 +199,48 @@ def test_a_failing_store_stops_a_strict_source(tmp_path):
     with pytest.raises(StateError) as err:
         engine.deliver(REF)
     assert err.value.exit_code == 4
+
+
+class StoppedSink(FakeSink):
+    """A stop while the engine took nothing: at batch number `stop_at`, takes the first `take` events of it, then
+    raises Interrupted saying so (what AnalysisdSink does when the stop ends its wait for a busy engine)."""
+
+    def __init__(self, stop_at: int, take: int) -> None:
+        super().__init__()
+        self.stop_at, self.take = stop_at, take
+
+    def send_batch(self, events, origin: str) -> SendResult:
+        if self.batches + 1 != self.stop_at:
+            return super().send_batch(events, origin)
+        self.batches += 1
+        taken = list(events)[:self.take]
+        self.events.extend(taken)
+        exc = Interrupted("stopped while the engine was busy")
+        exc.handled, exc.partial = len(taken), SendResult(sent=len(taken), bytes=sum(map(len, taken)))
+        raise exc
+
+
+def threes(spool, ref: ObjectRef) -> Iterator[EventBatch]:
+    """One event per line, three per batch."""
+    events = spool.read().splitlines()
+    for i in range(0, len(events), 3):
+        yield EventBatch(events[i:i + 3])
+
+
+def test_a_stop_mid_batch_keeps_what_the_engine_took_also_of_a_resumed_batch(tmp_path):
+    """7 events in batches of 3: the first run is stopped at its 2nd batch after 1 event (position 4); the
+    second resumes inside that batch (e4, e5 left of it) and is stopped after 1 more (position 5, not 3 + 1);
+    the third sends the rest. Every event exactly once, and each run counts what it sent."""
+    s3, store = FakeS3({"k": OBJ}), DeliveryStore(tmp_path / "state.db")
+    oid = ObjectId("b", "k", "etag-k")
+    sent = []
+    for sink in (StoppedSink(stop_at=2, take=1), StoppedSink(stop_at=1, take=1), FakeSink()):
+        engine = ObjectDelivery(s3, threes, sink, RunStats("t"), store=store)
+        try:
+            assert engine.deliver(REF).delivered
+        except Interrupted:
+            pass
+        sent.append(sink.events)
+        assert engine.stats.events == len(sink.events)
+    assert sent == [[b"e0", b"e1", b"e2", b"e3"], [b"e4"], [b"e5", b"e6"]]
+    assert store.is_delivered(oid)

@@ -52,3 +52,30 @@ def test_sigterm_during_a_bucket_download_ends_within_2_s_and_the_next_run_deliv
     ids = collections.Counter(json.loads(d[len(HEADER):])["aws"]["eventID"] for d in engine.datagrams)
     assert ids == ids_of(objects), "every record exactly once over the two runs"
     assert len(engine.datagrams) > before  # the rest came with the second run
+
+
+def test_sigterm_while_s3_throttles_the_listing_ends_within_2_s_as_a_stop_not_a_failure(bucket_lab, engine,
+                                                                                    tmp_path):  # noqa: F811
+    from aws_s3_wodle.lab.faults import throttled
+    obj = bucket_lab.add("cloudtrail", day=TODAY, records=10)
+    wodle = Wodle(bucket_lab, tmp_path, engine)
+    since = (TODAY - dt.timedelta(days=1)).strftime("%Y-%b-%d")
+    wodle.configure({"type": "cloudtrail", "only_logs_after": since})
+    with FaultProxy(bucket_lab.endpoint, (throttled("s3", "ListObjects"),)) as proxy:  # the lab names bucket GETs so
+        env = {**os.environ, **lab_env(proxy.endpoint, bucket_lab.region)}
+        proc = subprocess.Popen(wodle.command(), env=env, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while proxy.count("s3", "ListObjects", faulted=True) < 2 and proc.poll() is None:
+            assert time.monotonic() < deadline, "the listing was never tried twice"
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.stderr.read()
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+        took = time.monotonic() - signalled
+    assert took < 2.0, f"the run took {took:.1f} s to end after SIGTERM:\n{stderr}"
+    assert proc.returncode == 130, stderr
+    assert "stopped while listing" in stderr and "ERROR" not in stderr and "Traceback" not in stderr
+    wodle.run()  # S3 answers normally now: the next run reads it all
+    time.sleep(0.3)
+    assert collections.Counter(json.loads(d[len(HEADER):])["aws"]["eventID"] for d in engine.datagrams) == ids_of([obj])

@@ -201,8 +201,10 @@ def test_a_stop_ends_the_wait_for_a_busy_engine_and_says_how_much_of_the_batch_i
     stuck = socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_DGRAM)
     stuck.bind(path)  # never read while the sink sends
     stop = threading.Event()
-    sink = AnalysisdSink(path, OversizeRecorder(None), send_timeout=0.1, busy_seconds=60, stop=stop)
+    sink = AnalysisdSink(path, OversizeRecorder(tmp_path / "oversized.jsonl"), send_timeout=0.1, busy_seconds=60,
+                         stop=stop)
     events = [json.dumps({"n": i}).encode() for i in range(500)]
+    events[3] = json.dumps({"n": 3, "big": "x" * 70000}).encode()  # over the datagram limit: recorded, not sent
     threading.Timer(0.5, stop.set).start()
     started = time.monotonic()
     try:
@@ -220,5 +222,8 @@ def test_a_stop_ends_the_wait_for_a_busy_engine_and_says_how_much_of_the_batch_i
         stuck.close()
         sink.close()
     assert took < 0.5 + 1.0  # the stop, then at most one send timeout and a back-off step
-    assert 0 < caught.value.handled < len(events)
-    assert queued == [b"1:Wazuh-AWS:" + e for e in events[:caught.value.handled]]
+    handled = caught.value.handled
+    assert 3 < handled < len(events)
+    assert queued == [b"1:Wazuh-AWS:" + e for i, e in enumerate(events[:handled]) if i != 3]
+    partial = caught.value.partial  # the counters of what it took
+    assert (partial.sent, partial.oversized) == (handled - 1, 1)

@@ -29,7 +29,7 @@ from aws_s3_wodle.decode.limits import DEFAULT as DEFAULT_LIMITS, Limits
 from aws_s3_wodle.delivery.engine import ObjectDelivery
 from aws_s3_wodle.delivery.fetch import download
 from aws_s3_wodle.delivery.outcome import MISSING, Interrupted
-from aws_s3_wodle.errors import ObjectError
+from aws_s3_wodle.errors import AwsAccessError, ObjectError
 from aws_s3_wodle.observe.stats import LISTING, RunStats
 from aws_s3_wodle.platform.aws_errors import describe_client_error
 from aws_s3_wodle.seams import Decoder, ObjectId, ObjectRef, Sink
@@ -97,6 +97,11 @@ class BucketRun:
             log.error("Ending the run at the first failure (skip_on_error is 'no')")
         except Interrupted as exc:
             log.info("%s: %s", self.block.label, exc)
+        except AwsAccessError:
+            if not self.stop.is_set():
+                raise
+            # a stop ended the listing call's wait to try again (throttled): no failure of its own
+            log.info("%s: stopped while listing the bucket; it is listed again on the next run", self.block.label)
         finally:
             self.stats.list_calls = self.lister.calls
             self.stats.finish()

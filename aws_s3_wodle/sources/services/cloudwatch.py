@@ -130,7 +130,7 @@ class CloudWatchLogsRun:
         newest, at_newest = start, 0  # the newest timestamp read, and how many events at it (skipped ones too)
         read = 0
         batch, pending = EventBatch(), 0  # pending: events read since the last commit (sent or discarded)
-        after: list[Position] = []  # the stream's position after each event of the batch (a stop mid-batch keeps those sent)
+        after: list[Position] = []  # the position after each event of the batch: a stop mid-batch keeps those sent
         for events in self._pages(key, start):
             for event in events:
                 ts = int(event["timestamp"])
@@ -189,11 +189,15 @@ class CloudWatchLogsRun:
         if not batch:
             return
         self.stats.in_flight_events = len(batch)
-        result = self.run.sink.send_batch(batch, where)
-        self.stats.in_flight_events = 0
-        self.stats.events += result.sent
-        self.stats.bytes += result.bytes
-        self.stats.oversized += result.oversized
+        try:
+            result = self.run.sink.send_batch(batch, where)
+        except Interrupted as exc:  # stopped while the engine took nothing: count what it took
+            if exc.partial is not None:
+                self.stats.add_sent(exc.partial)
+            raise
+        finally:
+            self.stats.in_flight_events = 0
+        self.stats.add_sent(result)
 
     def _remove(self, key: StreamKey, where: str) -> None:
         try:
@@ -208,6 +212,7 @@ class CloudWatchLogsRun:
     # --- failures and stops
 
     def _failed(self, where: str, exc: BaseException) -> None:
+        self._check_stop()  # a stop ended the call's wait to try again: no failure of its own
         cls, reason = classify(exc, NEEDS)
         self.stats.error(cls.name)
         log.error("%s: %s: %s", self.block.label, where, reason)

@@ -83,6 +83,7 @@ class InspectorRun:
                     self._deliver(findings[offset:offset + self.batch], start, end)
                     self._check_stop()
         except (ClientError, BotoCoreError) as exc:
+            self._check_stop()  # a stop ended the call's wait to try again: no failure of its own
             cls, reason = classify(exc, NEEDS)
             self.stats.error(cls.name)
             log.error("%s: findings of %s: %s", self.block.label, self.region, reason)
@@ -136,10 +137,10 @@ class InspectorRun:
                 taken = [fid for fid, n in zip(ids, before) if n <= exc.handled]
                 if taken:
                     self.run.state.commit(self.key, Position(start, until=end), add_ids=taken, keep_ids=True)
+                if exc.partial is not None:
+                    self.stats.add_sent(exc.partial)
                 raise
-            self.stats.events += result.sent
-            self.stats.bytes += result.bytes
-            self.stats.oversized += result.oversized
+            self.stats.add_sent(result)
         if ids:
             self.run.state.commit(self.key, Position(start, until=end), add_ids=ids, keep_ids=True)
 

@@ -5,6 +5,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from aws_s3_wodle.observe.stats import RunStats
+from aws_s3_wodle.seams import SendResult
 
 
 @dataclass
@@ -15,6 +16,12 @@ class ServiceStats(RunStats):
     findings: int = 0      # findings listed (Inspector), delivered or not
     service: str = "cloudwatchlogs"
     missing_groups: Counter = field(default_factory=Counter)  # log group -> regions where it does not exist
+
+    def add_sent(self, result: SendResult) -> None:
+        """What the sink took of one batch (all of it, or part of it when a stop ended its wait)."""
+        self.events += result.sent
+        self.bytes += result.bytes
+        self.oversized += result.oversized
 
     def summary(self) -> str:
         if self.service == "inspector":

@@ -232,10 +232,10 @@ class SubscriberRun:
             try:
                 return self.queue.receive(max_messages, wait_seconds)
             except AwsAccessError as exc:
+                if self.stop.is_set():
+                    return []  # a stop ended the call's wait to try again: nothing received, no failure
                 if exc.cause is None or not is_transient(exc.cause) or attempt == self.options.receive_retries:
                     raise
-                if self.stop.is_set():
-                    return []  # the stop ended AWS's throttling or failure: nothing to try again
                 delay = 2 ** attempt * (0.5 + random.random() / 2)
                 log.warning("%s; trying again in %.1f s", exc, delay)
                 if self.stop.wait(delay):
