@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import signal
 import sys
 from typing import Optional, Sequence
 
@@ -19,6 +17,7 @@ from aws_s3_wodle.config.reader import load_config
 from aws_s3_wodle.config.settings import RunSettings
 from aws_s3_wodle.errors import guarded
 from aws_s3_wodle.observe import log as logsetup
+from aws_s3_wodle.platform.exit import exit_now
 from aws_s3_wodle.platform.memory import tune_allocators
 
 log = logging.getLogger("aws-s3-wodle")
@@ -80,20 +79,3 @@ def entry() -> None:
     if argv and argv[0] in ("lab", "test"):
         raise SystemExit(code)
     exit_now(code)
-
-
-def exit_now(code: int) -> None:
-    """End the process with `code` once logs and standard streams are flushed; nothing else runs after."""
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):  # the run is over: a late signal must not turn into a traceback
-            signal.signal(sig, signal.SIG_IGN)
-        logging.shutdown()
-        for stream in (sys.stdout, sys.stderr):
-            if stream is None:  # started with the descriptor closed
-                continue
-            try:
-                stream.flush()
-            except Exception:  # noqa: BLE001 - a closed or broken pipe: nothing more can be said there
-                pass
-    finally:
-        os._exit(code if isinstance(code, int) else 1)

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,6 +19,7 @@ from aws_s3_wodle.config.settings import RunSettings
 from aws_s3_wodle.config.wodle import Config
 from aws_s3_wodle.decode.limits import Limits
 from aws_s3_wodle.errors import EXIT_INTERRUPTED, EXIT_OK
+from aws_s3_wodle.platform.exit import exit_now
 from aws_s3_wodle.seams import Sink
 from aws_s3_wodle.sources.sqs.subscriber import RunOptions
 
@@ -72,15 +74,36 @@ def convert_threads(settings: RunSettings) -> int:
     return settings.convert_threads or max(2, min(4, os.cpu_count() or 2))
 
 
-def _install_signals(stop: threading.Event) -> None:
+# Seconds from the first SIGTERM/SIGINT to the process's end, whatever it waits on (issue 14: within 2 s). Every
+# wait of a run ends at the stop (long polls, downloads, retry waits, the engine); a call that hangs on the network
+# (an answer that never comes: up to the 60 s read timeout) does not, so the process ends at this deadline then,
+# as after a crash: nothing acknowledged is lost, a message not deleted comes back after its visibility timeout,
+# an object resumes at its checkpoint.
+STOP_DEADLINE = 1.5
+
+
+def _install_signals(stop: threading.Event, deadline: Optional[float] = STOP_DEADLINE) -> None:
     def handler(signum, frame):  # noqa: ARG001
         if stop.is_set():
             raise KeyboardInterrupt
+        name = signal.Signals(signum).name
         log.info("Received %s: stopping at the next batch, or now if waiting; what is not finished resumes on the "
-                 "next run", signal.Signals(signum).name)
+                 "next run", name)
         stop.set()
+        if deadline is not None:
+            threading.Thread(target=_end_at_deadline, args=(name, deadline), name="aws-s3-wodle-stop-deadline",
+                             daemon=True).start()
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+def _end_at_deadline(name: str, deadline: float) -> None:
+    """The process ends `deadline` seconds after the stop was asked, if it has not ended by itself (daemon thread)."""
+    time.sleep(deadline)
+    log.warning("Still running %.1f s after %s (a call to AWS or the engine that does not answer): ending now. "
+                "Messages not deleted return to the queue after their visibility timeout; objects resume at their "
+                "checkpoints", deadline, name)
+    exit_now(EXIT_INTERRUPTED)
 
 
 def _observers(settings: RunSettings) -> dict[str, Any]:

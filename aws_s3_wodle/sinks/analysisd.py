@@ -32,7 +32,7 @@ MAX_DATAGRAM = 65535  # analysisd cuts longer messages: never send one blindly
 
 _GONE = (errno.ECONNREFUSED, errno.ENOENT, errno.ENOTCONN, errno.ECONNRESET, errno.EPIPE, errno.EDESTADDRREQ)
 _BUSY = (errno.ENOBUFS, errno.EAGAIN, errno.EWOULDBLOCK)
-SEND_TIMEOUT = 1.0     # a send blocked this long (engine queue full) is "busy": back off and try again
+SEND_TIMEOUT = 0.5     # a send blocked this long (engine queue full) is "busy": back off and try again (a stop too)
 BUSY_SECONDS = 300.0   # an engine that takes nothing for this long is stuck: stop the run, acknowledge nothing
 
 

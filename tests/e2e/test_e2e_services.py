@@ -127,7 +127,7 @@ def test_cloudwatch_logs_sigterm_mid_run_loses_nothing(services_lab, tmp_path):
 
 def _stop_while_blocked(proc: subprocess.Popen, engine: GatedEngine) -> None:
     """Wait until the wodle fills the gated engine and blocks, SIGTERM it, let the engine read again 2.5 s later
-    (well past the sink's 1 s send timeout: the stop ends the sink's wait mid-batch, and the events the engine's
+    (well past the sink's 0.5 s send timeout: the stop ends the sink's wait mid-batch, and the events the engine's
     socket took are recorded; the rest comes with the next run). Exit 130."""
     deadline = time.monotonic() + 60
     while engine.reading.is_set() and time.monotonic() < deadline:

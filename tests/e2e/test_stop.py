@@ -8,6 +8,7 @@ after its visibility timeout when the process had already ended.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +24,8 @@ from aws_s3_wodle.lab.faults import FaultProxy, Latency, throttled
 from aws_s3_wodle.lab.security_lake import SecurityLakeLab, lab_client, lab_env
 from aws_s3_wodle.sources.sqs import queue as queue_module
 from aws_s3_wodle.sources.sqs.queue import SqsQueue
+
+from ..helpers import HEADER
 
 PROMPT = 2.0        # seconds from SIGTERM to the process's end (issue 14)
 VISIBILITY = 3      # the block's visibility timeout, so a message taken by an orphaned poll comes back soon
@@ -219,3 +222,37 @@ def test_sigterm_during_a_throttling_backoff_ends_within_2s(lab, moto_server, en
     assert "trying again" not in err.split("Received SIGTERM", 1)[1]  # a stopped run promises no other try
     assert engine.datagrams == []
     assert _receive_again(lab, within=VISIBILITY + 10), "the message was lost"
+
+
+@pytest.mark.parametrize("service, action", [("sts", "AssumeRole"), ("sqs", "ReceiveMessage"),
+                                             ("sqs", "DeleteMessageBatch")])
+def test_sigterm_while_a_call_hangs_ends_within_2s_and_the_next_run_loses_nothing(lab, moto_server, engine, tmp_path,
+                                                                                 service, action):
+    """An AWS answer that never comes (the proxy sends half of it, then nothing for 30 s: a network that hangs)
+    holds the calling thread up to botocore's read timeout, where no stop reaches it. The process still ends
+    within 2 s of SIGTERM (its stop deadline, as after a crash), and the next run delivers every event once."""
+    from aws_s3_wodle.lab.faults import Rule
+    obj = lab.add_generated(5, seed=53)
+    conf = _conf(lab, tmp_path)
+    with FaultProxy(moto_server.endpoint, (Rule(service, action, stall=30.0),)) as proxy:
+        proc = _start(lab, proxy, conf, engine, tmp_path)
+        deadline = time.monotonic() + 60
+        while not proxy.faults_seen():
+            assert proc.poll() is None, f"the run ended before the hanging call: {proc.stderr.read()}"
+            assert time.monotonic() < deadline, f"{service}:{action} was never called"
+            time.sleep(0.02)
+        time.sleep(0.3)  # the answer's first half is read: the caller waits for the rest
+        took, err = _terminate(proc)
+    assert took < PROMPT, f"the process took {took:.1f} s to end after SIGTERM\n{err}"
+    assert proc.returncode == EXIT_INTERRUPTED, err
+    assert "ending now" in err and "Traceback" not in err
+    time.sleep(VISIBILITY + 0.5)  # a message the hanging run held comes back
+    with FaultProxy(moto_server.endpoint) as proxy:
+        env = {**os.environ, **lab_env(proxy.endpoint, lab.region)}
+        subprocess.run([sys.executable, "-m", "aws_s3_wodle", "--config", str(conf), "--once", "--sqs-wait", "1",
+                        "--socket", engine.path, "--state-dir", str(tmp_path / "state")],
+                       env=env, capture_output=True, text=True, timeout=120, check=True)
+    time.sleep(0.3)
+    uids = [json.loads(d[len(HEADER):])["metadata"]["uid"] for d in engine.datagrams]
+    assert sorted(uids) == sorted(set(uids)) and len(uids) == obj.rows  # each event once over the two runs
+    assert lab.queue_depth() == 0

@@ -1,0 +1,39 @@
+"""Ending the process at once, its logs and standard streams flushed first.
+
+After a run whose work is durable (`cli/main.py: entry`: no interpreter teardown) and at a stop's deadline
+(`run/process.py`: a call that hangs must not hold the process past it).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import NoReturn
+
+# At most this long to flush before the process ends anyway: a log write may itself be stuck (a full pipe
+# nobody reads), and an exit that waits on it would not be one.
+FLUSH_LIMIT = 0.3
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with `code` once logs and standard streams are flushed; nothing else runs after."""
+    code = code if isinstance(code, int) else 1
+    guard = threading.Timer(FLUSH_LIMIT, os._exit, (code,))
+    guard.daemon = True
+    guard.start()
+    try:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):  # the run is over: a late signal must not become a traceback
+                signal.signal(sig, signal.SIG_IGN)
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is None:  # started with the descriptor closed
+                continue
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - a closed or broken pipe: nothing more can be said there
+                pass
+    finally:
+        os._exit(code)
