@@ -10,20 +10,23 @@ import os
 import signal
 import sys
 import threading
-from typing import NoReturn
+from typing import Callable, NoReturn, Optional
 
 # At most this long to flush before the process ends anyway: a log write may itself be stuck (a full pipe
 # nobody reads), and an exit that waits on it would not be one.
 FLUSH_LIMIT = 0.3
 
 
-def exit_now(code: int) -> NoReturn:
-    """End the process with `code` once logs and standard streams are flushed; nothing else runs after."""
+def exit_now(code: int, last_words: Optional[Callable[[], None]] = None) -> NoReturn:
+    """End the process with `code` once `last_words` (a log line) are said and logs and standard streams are
+    flushed; nothing else runs after, and none of that may hold the exit past FLUSH_LIMIT."""
     code = code if isinstance(code, int) else 1
     guard = threading.Timer(FLUSH_LIMIT, os._exit, (code,))
     guard.daemon = True
     guard.start()
     try:
+        if last_words is not None:
+            last_words()
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):  # the run is over: a late signal must not become a traceback
                 signal.signal(sig, signal.SIG_IGN)

@@ -100,10 +100,10 @@ def _install_signals(stop: threading.Event, deadline: Optional[float] = STOP_DEA
 def _end_at_deadline(name: str, deadline: float) -> None:
     """The process ends `deadline` seconds after the stop was asked, if it has not ended by itself (daemon thread)."""
     time.sleep(deadline)
-    log.warning("Still running %.1f s after %s (a call to AWS or the engine that does not answer): ending now. "
-                "Messages not deleted return to the queue after their visibility timeout; objects resume at their "
-                "checkpoints", deadline, name)
-    exit_now(EXIT_INTERRUPTED)
+    exit_now(EXIT_INTERRUPTED, lambda: log.warning(
+        "Still running %.1f s after %s (a call to AWS or the engine that does not answer): ending now. Messages not "
+        "deleted return to the queue after their visibility timeout; objects resume at their checkpoints",
+        deadline, name))
 
 
 def _observers(settings: RunSettings) -> dict[str, Any]:
