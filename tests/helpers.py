@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 
@@ -50,3 +51,26 @@ class Concurrency:
     def __exit__(self, *exc) -> None:
         with self._lock:
             self.running -= 1
+
+
+def terminate(proc, sig: int = signal.SIGTERM) -> tuple[float, str]:
+    """Send `sig` to `proc` (started with stderr=PIPE, text); (seconds until it ended, its stderr)."""
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return time.monotonic() - sent, stderr
+
+
+def drain(sock, size: int = 1 << 17) -> list[bytes]:
+    """Every datagram queued on a bound socket nobody read (a stuck engine), without waiting."""
+    sock.setblocking(False)
+    queued = []
+    while True:
+        try:
+            queued.append(sock.recv(size))
+        except BlockingIOError:
+            return queued

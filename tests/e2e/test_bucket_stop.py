@@ -9,14 +9,13 @@ import collections
 import datetime as dt
 import json
 import os
-import signal
 import subprocess
 import time
 
 from aws_s3_wodle.lab.faults import FaultProxy, Rule
 from aws_s3_wodle.lab.security_lake import lab_env
 
-from ..helpers import HEADER
+from ..helpers import HEADER, terminate
 from .test_e2e_bucket_types import TODAY, Wodle, bucket_lab, ids_of  # noqa: F401 - bucket_lab is a fixture
 
 
@@ -38,10 +37,7 @@ def test_sigterm_during_a_bucket_download_ends_within_2_s_and_the_next_run_deliv
         assert proxy.faults_seen(), "the stalled download never started"
         time.sleep(0.5)  # the wodle now waits in the middle of the object's body
         assert proc.poll() is None, "the run should be waiting for the stalled download"
-        signalled = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
-        took = time.monotonic() - signalled
+        took, stderr = terminate(proc)
     assert took < 2.0, f"the run took {took:.1f} s to end after SIGTERM:\n{stderr}"
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "stopped while downloading" in stderr
@@ -69,10 +65,7 @@ def test_sigterm_while_s3_throttles_the_listing_ends_within_2_s_as_a_stop_not_a_
             assert time.monotonic() < deadline, "the listing was never tried twice"
             time.sleep(0.02)
         assert proc.poll() is None, proc.stderr.read()
-        signalled = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
-        took = time.monotonic() - signalled
+        took, stderr = terminate(proc)
     assert took < 2.0, f"the run took {took:.1f} s to end after SIGTERM:\n{stderr}"
     assert proc.returncode == 130, stderr
     assert "stopped while listing" in stderr and "ERROR" not in stderr and "Traceback" not in stderr

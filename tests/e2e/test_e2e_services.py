@@ -16,7 +16,7 @@ from aws_s3_wodle.config.buckets import format_log_date
 from aws_s3_wodle.lab.security_lake import lab_env
 from aws_s3_wodle.lab.services import ServicesLab, event_id
 
-from ..helpers import HEADER, received_payloads
+from ..helpers import HEADER, received_payloads, terminate
 from .test_e2e_bucket_types import GatedEngine
 
 UTC = dt.timezone.utc
@@ -273,10 +273,7 @@ def test_sigterm_while_cloudwatch_logs_throttles_ends_within_2s_and_loses_nothin
         assert proc.poll() is None, f"the run ended before its retries: {proc.stderr.read()}"
         assert time.monotonic() < deadline, "GetLogEvents was never tried twice"
         time.sleep(0.02)
-    signalled = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=30)
-    took = time.monotonic() - signalled
+    took, stderr = terminate(proc)
     assert took < 2.0, f"the run took {took:.1f} s to end after SIGTERM:\n{stderr}"
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and engine.datagrams == []

@@ -41,6 +41,7 @@ from aws_s3_wodle.lab.ocsf import write_ocsf_parquet
 from aws_s3_wodle.lab.security_lake import SecurityLakeLab, lab_env
 
 from ..conftest import run_wodle
+from ..helpers import drain
 
 HEADER = b"1:Wazuh-AWS:"
 TABLE: list[tuple[str, str, int, int, int, int]] = []
@@ -208,13 +209,7 @@ def test_a_sigterm_stops_within_2s_while_the_engine_takes_nothing(lab, tmp_path,
     finally:
         proc.kill()
         reader.join(10)
-        stuck.setblocking(False)
-        first = []
-        while True:
-            try:
-                first.append(stuck.recv(1 << 17))
-            except BlockingIOError:
-                break
+        first = drain(stuck)
         stuck.close()
     stderr = "".join(lines)
     assert took < 2.0, f"the process took {took:.1f} s to end after SIGTERM:\n{stderr}"

@@ -25,7 +25,7 @@ from aws_s3_wodle.lab.security_lake import SecurityLakeLab, lab_client, lab_env
 from aws_s3_wodle.sources.sqs import queue as queue_module
 from aws_s3_wodle.sources.sqs.queue import SqsQueue
 
-from ..helpers import HEADER
+from ..helpers import HEADER, terminate
 
 PROMPT = 2.0        # seconds from SIGTERM to the process's end (issue 14)
 VISIBILITY = 3      # the block's visibility timeout, so a message taken by an orphaned poll comes back soon
@@ -57,19 +57,6 @@ def _in_long_poll(proxy: FaultProxy, proc: subprocess.Popen, receives: int = 1, 
     assert proc.poll() is None, "the long poll did not wait"
 
 
-def _terminate(proc: subprocess.Popen, sig: signal.Signals = signal.SIGTERM) -> tuple[float, str]:
-    """Send `sig`; (seconds until the process ended, its stderr)."""
-    sent = time.monotonic()
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    took = time.monotonic() - sent
-    return took, proc.stderr.read()
-
-
 def _receive_again(lab: SecurityLakeLab, within: float) -> list[dict]:
     """What a consumer gets from the queue within `within` seconds (long polls, messages kept invisible)."""
     sqs = lab.client("sqs")
@@ -90,7 +77,7 @@ def test_sigterm_during_the_final_empty_long_poll_ends_the_process_within_2s(lab
         # the object is delivered (receive 1), then the run long-polls the empty queue: 1 s in the run's
         # thread (receive 2), then the 19 s rest in the poll thread (receive 3)
         _in_long_poll(proxy, proc, receives=3)
-        took, err = _terminate(proc)
+        took, err = terminate(proc)
     assert took < PROMPT, f"the process took {took:.1f} s to end after SIGTERM\n{err}"
     assert proc.returncode == EXIT_INTERRUPTED, err
     assert "Received SIGTERM" in err and "Traceback" not in err
@@ -107,7 +94,7 @@ def test_a_message_arriving_after_the_stop_is_not_lost(lab, moto_server, engine,
     with FaultProxy(moto_server.endpoint, latency=Latency(0.0, {"sqs": 1.0})) as proxy:
         proc = _start(lab, proxy, _conf(lab, tmp_path), engine, tmp_path)
         _in_long_poll(proxy, proc, receives=2, timeout=90)
-        took, err = _terminate(proc)
+        took, err = terminate(proc)
         time.sleep(1.5)  # the orphaned receive is now waiting at moto
         lab.notify(lab.key_for("CLOUD_TRAIL_MGMT", "2.0"), 100)
         got = _receive_again(lab, within=VISIBILITY + 15)
@@ -172,7 +159,7 @@ def test_the_scheduler_stops_within_2s_during_a_long_poll(lab, moto_server, engi
                                  "--run-on-start", "--socket", engine.path, "--state-dir", str(tmp_path / "state")],
                                 env=env, stderr=subprocess.PIPE, text=True)
         _in_long_poll(proxy, proc, receives=2)  # the 1 s first slice, then the poll thread's
-        took, err = _terminate(proc, sig)
+        took, err = terminate(proc, sig)
     assert took < PROMPT, f"the process took {took:.1f} s to end after {sig.name}\n{err}"
     assert proc.returncode == 0, err
     assert f"Received {sig.name}" in err and "Traceback" not in err
@@ -214,7 +201,7 @@ def test_sigterm_during_a_throttling_backoff_ends_within_2s(lab, moto_server, en
             assert proc.poll() is None, f"the run ended before its retries: {proc.stderr.read()}"
             assert time.monotonic() < deadline, f"{service}:{action} was never tried twice"
             time.sleep(0.02)
-        took, err = _terminate(proc)
+        took, err = terminate(proc)
         tries = proxy.count(service, action)
     assert took < PROMPT, f"the process took {took:.1f} s to end after SIGTERM ({tries} tries)\n{err}"
     assert proc.returncode == EXIT_INTERRUPTED, err
@@ -242,7 +229,7 @@ def test_sigterm_while_a_call_hangs_ends_within_2s_and_the_next_run_loses_nothin
             assert time.monotonic() < deadline, f"{service}:{action} was never called"
             time.sleep(0.02)
         time.sleep(0.3)  # the answer's first half is read: the caller waits for the rest
-        took, err = _terminate(proc)
+        took, err = terminate(proc)
     assert took < PROMPT, f"the process took {took:.1f} s to end after SIGTERM\n{err}"
     assert proc.returncode == EXIT_INTERRUPTED, err
     assert "ending now" in err and "Traceback" not in err

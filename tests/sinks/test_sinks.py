@@ -14,6 +14,8 @@ from aws_s3_wodle.sinks.recorder import OversizeRecorder
 from aws_s3_wodle.sinks.analysisd import AnalysisdSink
 from aws_s3_wodle.sinks.jsonl import JsonLinesSink
 
+from ..helpers import drain
+
 
 def test_wire_format_and_oversized_event_recorded(tmp_path, as_batch):
     path = str(tmp_path / "queue")
@@ -211,13 +213,7 @@ def test_a_stop_ends_the_wait_for_a_busy_engine_and_says_how_much_of_the_batch_i
         with pytest.raises(Interrupted, match="stopped while the engine was busy") as caught:
             sink.send_batch(as_batch(events), "s3://b/k")
         took = time.monotonic() - started
-        stuck.setblocking(False)
-        queued = []
-        while True:
-            try:
-                queued.append(stuck.recv(1 << 16))
-            except BlockingIOError:
-                break
+        queued = drain(stuck)
     finally:
         stuck.close()
         sink.close()
