@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import threading
-import time
+import traceback
 from pathlib import Path
 from typing import Any, Optional
 
@@ -82,28 +82,42 @@ def convert_threads(settings: RunSettings) -> int:
 STOP_DEADLINE = 1.5
 
 
-def _install_signals(stop: threading.Event, deadline: Optional[float] = STOP_DEADLINE) -> None:
+def _install_signals(stop: threading.Event) -> None:
     def handler(signum, frame):  # noqa: ARG001
         if stop.is_set():
             raise KeyboardInterrupt
-        name = signal.Signals(signum).name
+        stop.set()  # first: the log line below may have to wait (stderr), the stop must not
         log.info("Received %s: stopping at the next batch, or now if waiting; what is not finished resumes on the "
-                 "next run", name)
-        stop.set()
-        if deadline is not None:
-            threading.Thread(target=_end_at_deadline, args=(name, deadline), name="aws-s3-wodle-stop-deadline",
-                             daemon=True).start()
+                 "next run", signal.Signals(signum).name)
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
 
 
-def _end_at_deadline(name: str, deadline: float) -> None:
-    """The process ends `deadline` seconds after the stop was asked, if it has not ended by itself (daemon thread)."""
-    time.sleep(deadline)
-    exit_now(EXIT_INTERRUPTED, lambda: log.warning(
-        "Still running %.1f s after %s (a call to AWS or the engine that does not answer): ending now. Messages not "
-        "deleted return to the queue after their visibility timeout; objects resume at their checkpoints",
-        deadline, name))
+def _watch_deadline(stop: threading.Event, done: threading.Event, deadline: float = STOP_DEADLINE) -> None:
+    """Once `stop` is set, the process ends `deadline` seconds later unless `done` (the run returned) came first."""
+    def watch() -> None:
+        stop.wait()
+        if done.wait(deadline):
+            return
+        exit_now(EXIT_INTERRUPTED, lambda: log.warning(
+            "Still running %.1f s after the stop was asked (%s): ending now, as after a crash. What the engine took "
+            "is recorded; messages not deleted return to the queue after their visibility timeout", deadline,
+            _main_thread_at()))
+    threading.Thread(target=watch, name="aws-s3-wodle-stop-deadline", daemon=True).start()
+
+
+def _main_thread_at() -> str:
+    """Where the main thread waits, for the operator: its innermost frame, and ours that called it."""
+    frame = sys._current_frames().get(threading.main_thread().ident or -1)
+    if frame is None:
+        return "the main thread has ended"
+    stack = traceback.extract_stack(frame)
+    inner = stack[-1]
+    ours = next((f for f in reversed(stack) if "aws_s3_wodle" in f.filename), None)
+    where = f"waiting in {Path(inner.filename).name}:{inner.lineno} {inner.name}"
+    if ours is not None and ours is not inner:
+        where += f", called from {Path(ours.filename).name}:{ours.lineno} {ours.name}"
+    return where
 
 
 def _observers(settings: RunSettings) -> dict[str, Any]:
@@ -128,8 +142,9 @@ def run(config: Config, settings: RunSettings) -> int:
     if not blocks:
         log.info("Every aws-s3 section of %s is disabled: nothing to do", config.path)
         return EXIT_OK
-    stop = threading.Event()
+    stop, done = threading.Event(), threading.Event()
     _install_signals(stop)
+    _watch_deadline(stop, done)
     sink = make_sink(settings, stop)
     observers = _observers(settings)
 
@@ -170,3 +185,4 @@ def run(config: Config, settings: RunSettings) -> int:
         sink.close()
         if observers["progress"] is not None:
             observers["progress"].close()
+        done.set()

@@ -175,6 +175,8 @@ class AnalysisdSink:
                 self._record(origin, event, len(datagram), result)
                 continue
             try:
+                if self.stop.is_set():  # between two events: a slow engine does not hold a stop
+                    self._stopped()
                 self._send(datagram)
             except Interrupted as exc:
                 exc.handled = result.sent + result.oversized  # every event before this one was sent or recorded
@@ -213,6 +215,8 @@ class AnalysisdSink:
 
                 def attempt(sock: socket.socket, stop: int = stop, position: list = position) -> None:
                     while position[0] < stop:
+                        if self.stop.is_set():  # between two windows: a slow engine does not hold a stop
+                            self._stopped()
                         position[0] += batcher.send(sock.fileno(), spans, position[0], stop)
 
                 try:

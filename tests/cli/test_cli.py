@@ -134,7 +134,7 @@ def test_a_first_signal_asks_for_a_stop_and_a_second_one_stops_at_once(caplog):
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     stop = threading.Event()
     try:
-        _install_signals(stop, deadline=None)  # the deadline would end pytest itself
+        _install_signals(stop)
         handler = signal.getsignal(signal.SIGTERM)
         assert signal.getsignal(signal.SIGINT) is handler
         handler(signal.SIGTERM, None)

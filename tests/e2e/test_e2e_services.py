@@ -278,6 +278,7 @@ def test_sigterm_while_cloudwatch_logs_throttles_ends_within_2s_and_loses_nothin
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and engine.datagrams == []
     assert "ERROR" not in stderr and " 0 errors" in stderr  # a stop, not a throttling failure
+    assert "ending now" not in stderr  # a graceful stop, not the deadline's
     fault_proxy.clear()
     wodle.run()
     assert ids(received_payloads(engine, len(written))) == wanted(written)

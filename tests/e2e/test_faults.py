@@ -215,6 +215,7 @@ def test_a_sigterm_stops_within_2s_while_the_engine_takes_nothing(lab, tmp_path,
     assert took < 2.0, f"the process took {took:.1f} s to end after SIGTERM:\n{stderr}"
     assert proc.returncode == 130, stderr
     assert "stopped while the engine was busy" in stderr and "Traceback" not in stderr
+    assert "ending now" not in stderr  # a graceful stop, not the deadline's
     attributes = lab.client("sqs").get_queue_attributes(QueueUrl=lab.queue_url, AttributeNames=["All"])["Attributes"]
     assert int(attributes["ApproximateNumberOfMessages"]) == len(objects)  # none deleted; visible again at once
     with DatagramEngine(str(tmp_path / "queue")) as engine:

@@ -81,6 +81,7 @@ def test_sigterm_during_the_final_empty_long_poll_ends_the_process_within_2s(lab
     assert took < PROMPT, f"the process took {took:.1f} s to end after SIGTERM\n{err}"
     assert proc.returncode == EXIT_INTERRUPTED, err
     assert "Received SIGTERM" in err and "Traceback" not in err
+    assert "ending now" not in err  # a graceful stop, not the deadline's
     assert len(engine.datagrams) == obj.rows, err
     assert lab.queue_depth() == 0  # the delivered message was deleted, nothing else was there
 
@@ -207,6 +208,7 @@ def test_sigterm_during_a_throttling_backoff_ends_within_2s(lab, moto_server, en
     assert proc.returncode == EXIT_INTERRUPTED, err
     assert "Received SIGTERM" in err and "Traceback" not in err
     assert "trying again" not in err.split("Received SIGTERM", 1)[1]  # a stopped run promises no other try
+    assert "ending now" not in err  # a graceful stop, not the deadline's
     assert engine.datagrams == []
     assert _receive_again(lab, within=VISIBILITY + 10), "the message was lost"
 
