@@ -63,10 +63,12 @@ class Interrupted(WodleError):
     run. Here, not in delivery/, because the sink raises it too."""
 
     exit_code = EXIT_INTERRUPTED
-    # Raised by a sink: how many events of the batch being sent it took (sent or recorded) before the stop, in order,
-    # and its SendResult of those (for the caller's counters).
-    handled = 0
-    partial = None
+    partial = None  # raised by a sink: its SendResult of the events of the batch it took before the stop, in order
+
+    @property
+    def handled(self) -> int:
+        """How many events of the batch the sink took (sent or recorded), from its first: what a checkpoint keeps."""
+        return self.partial.sent + self.partial.oversized if self.partial is not None else 0
 
 
 class StateError(WodleError):

@@ -90,6 +90,13 @@ class SendResult:
     oversized: int = 0
     recorded_in: Optional[str] = None  # where the oversized events were recorded
 
+    def add(self, other: "SendResult") -> None:
+        """`other` (another batch's result, or the part of one a stop left) counted in."""
+        self.sent += other.sent
+        self.bytes += other.bytes
+        self.oversized += other.oversized
+        self.recorded_in = other.recorded_in or self.recorded_in
+
 
 class Sink(Protocol):
     """Where events go. Takes a whole batch or raises SinkError (then nothing of the object is acknowledged)."""

@@ -29,7 +29,7 @@ from aws_s3_wodle.delivery.fetch import download
 from aws_s3_wodle.delivery.outcome import CORRUPT, REFUSED, Interrupted, Outcome, class_of
 from aws_s3_wodle.errors import ObjectError
 from aws_s3_wodle.observe.stats import RunStats
-from aws_s3_wodle.seams import CheckpointStore, Decoder, ObjectId, ObjectRef, Sink, as_batch
+from aws_s3_wodle.seams import CheckpointStore, Decoder, ObjectId, ObjectRef, SendResult, Sink, as_batch
 
 log = logging.getLogger("aws-s3-wodle")
 
@@ -110,8 +110,8 @@ class ObjectDelivery:
         if resume:
             log.info("Resuming %s after the %d events already delivered", ref, resume)
             self._count(resumed=1)
-        position = sent = sent_bytes = oversized = discarded = 0  # position: events of the object handled so far
-        recorded_in = None
+        position = discarded = 0  # position: events of the object handled so far
+        took = SendResult()  # what the sink took of the object
         batches = None
         try:
             batches = self.decoder(spool, ref)
@@ -126,33 +126,28 @@ class ObjectDelivery:
                 discarded += batch.discarded  # dropped by discard_regex
                 if start < resume:
                     batch = batch[resume - start:]
+                result = SendResult()
                 try:
                     result = self.sink.send_batch(batch, str(ref))
                 except Interrupted as exc:  # stopped while the engine took nothing: keep what it took of the batch
+                    result = exc.partial or result
                     if oid and exc.handled:
                         self.store.save_progress(oid, max(start, resume) + exc.handled)
-                    if exc.partial is not None:
-                        result = exc.partial
-                        sent, sent_bytes = sent + result.sent, sent_bytes + result.bytes
-                        oversized += result.oversized
-                        recorded_in = result.recorded_in or recorded_in
                     raise
-                sent += result.sent
-                sent_bytes += result.bytes
-                oversized += result.oversized
-                recorded_in = result.recorded_in or recorded_in
-                self._count(in_flight_events=result.sent)  # progress of the objects being delivered (progress.py)
+                finally:
+                    took.add(result)
+                    self._count(in_flight_events=result.sent)  # progress of the objects being delivered (progress.py)
                 if oid:
                     self.store.save_progress(oid, position)  # the checkpoint: at most this batch is resent
         except DecodeError as exc:
             cls = REFUSED if isinstance(exc, LimitExceeded) else CORRUPT
-            return Outcome(False, cls, f"cannot decode after {position} events: {exc}", events=sent)
+            return Outcome(False, cls, f"cannot decode after {position} events: {exc}", events=took.sent)
         finally:
-            self._count(in_flight_events=-sent, events=sent, bytes=sent_bytes, oversized=oversized,
+            self._count(in_flight_events=-took.sent, events=took.sent, bytes=took.bytes, oversized=took.oversized,
                         discarded=discarded)
-            if oversized:
+            if took.oversized:
                 log.error("%d events of %s are over the engine's datagram limit: not sent, recorded (head, size, "
-                          "sha256) in %s", oversized, ref, recorded_in)
+                          "sha256) in %s", took.oversized, ref, took.recorded_in)
             close = getattr(batches, "close", None)
             if close is not None:
                 close()  # before the spool is closed: no decoding thread may still read it
@@ -162,5 +157,5 @@ class ObjectDelivery:
         if oid:
             self.store.mark_delivered(oid, position)
         self._count(objects=1)
-        log.debug("Delivered %d events of %s", sent, ref)
-        return Outcome(True, events=sent)
+        log.debug("Delivered %d events of %s", took.sent, ref)
+        return Outcome(True, events=took.sent)

@@ -96,8 +96,6 @@ class AnalysisdSink:
         """
         deadline, deadline_kind = 0.0, None  # the retry window restarts when the kind of trouble changes
         delay, seen = 0.05, progress()
-        if self.trouble and self.stop.is_set():
-            self._stopped()  # the engine took nothing lately and the run is stopping: do not wait a send timeout
         while True:
             try:
                 if self.sock is None:
@@ -164,7 +162,7 @@ class AnalysisdSink:
                 else:
                     self._send_all(events, origin, header, limit, result)
             except Interrupted as exc:
-                exc.partial = result  # what it took of the batch: the caller's counters
+                exc.partial = result  # what it took of the batch, in order: the caller's checkpoint and counters
                 raise
         return result
 
@@ -174,13 +172,9 @@ class AnalysisdSink:
             if len(datagram) > limit:
                 self._record(origin, event, len(datagram), result)
                 continue
-            try:
-                if self.stop.is_set():  # between two events: a slow engine does not hold a stop
-                    self._stopped()
-                self._send(datagram)
-            except Interrupted as exc:
-                exc.handled = result.sent + result.oversized  # every event before this one was sent or recorded
-                raise
+            if self.stop.is_set():  # between two events: a slow engine does not hold a stop
+                self._stopped()
+            self._send(datagram)
             result.sent += 1
             result.bytes += len(datagram)
 
@@ -221,9 +215,8 @@ class AnalysisdSink:
 
                 try:
                     self._deliver(attempt, lambda position=position: position[0])
-                except Interrupted as exc:
-                    exc.handled = position[0]  # the events before it were sent or recorded
-                    self._count_sent(result, spans, start, position[0])
+                except Interrupted:
+                    self._count_sent(result, spans, start, position[0])  # what this span sent before the stop
                     raise
                 except Refused as exc:  # the kernel or a seccomp filter forbids sendmmsg: the rest one by one
                     log.warning("sendmmsg is refused here (%s): sending one datagram per system call", exc)

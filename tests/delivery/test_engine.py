@@ -216,7 +216,7 @@ class StoppedSink(FakeSink):
         taken = list(events)[:self.take]
         self.events.extend(taken)
         exc = Interrupted("stopped while the engine was busy")
-        exc.handled, exc.partial = len(taken), SendResult(sent=len(taken), bytes=sum(map(len, taken)))
+        exc.partial = SendResult(sent=len(taken), bytes=sum(map(len, taken)))
         raise exc
 
 

@@ -23,7 +23,7 @@ from aws_s3_wodle.config.services import CloudWatchLogsService
 from aws_s3_wodle.decode.services import log_event, log_message_discarded
 from aws_s3_wodle.errors import Interrupted, one_line
 from aws_s3_wodle.platform.aws_errors import error_code
-from aws_s3_wodle.seams import EventBatch
+from aws_s3_wodle.seams import EventBatch, SendResult
 from aws_s3_wodle.sources.services.common import (EndRun, ServiceRun, classify, day_start_ms, shown,
                                                   utc_today)
 from aws_s3_wodle.sources.services.state import Position, StreamKey
@@ -189,15 +189,15 @@ class CloudWatchLogsRun:
         if not batch:
             return
         self.stats.in_flight_events = len(batch)
+        result = SendResult()
         try:
             result = self.run.sink.send_batch(batch, where)
         except Interrupted as exc:  # stopped while the engine took nothing: count what it took
-            if exc.partial is not None:
-                self.stats.add_sent(exc.partial)
+            result = exc.partial or result
             raise
         finally:
             self.stats.in_flight_events = 0
-        self.stats.add_sent(result)
+            self.stats.add_sent(result)
 
     def _remove(self, key: StreamKey, where: str) -> None:
         try:

@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from aws_s3_wodle.config.services import InspectorService
 from aws_s3_wodle.decode.services import inspector_event, inspector_record
-from aws_s3_wodle.seams import EventBatch
+from aws_s3_wodle.seams import EventBatch, SendResult
 from aws_s3_wodle.errors import Interrupted
 from aws_s3_wodle.sources.services.common import (EndRun, ServiceRun, classify, day_start_ms, from_ms,
                                                   shown, to_ms, utc_today)
@@ -131,16 +131,17 @@ class InspectorRun:
             before.append(len(batch))
         self.stats.discarded += batch.discarded
         if batch:
+            result = SendResult()
             try:
                 result = self.run.sink.send_batch(batch, f"Inspector findings of {self.region}")
             except Interrupted as exc:  # stopped while the engine took nothing: record the findings it took
+                result = exc.partial or result
                 taken = [fid for fid, n in zip(ids, before) if n <= exc.handled]
                 if taken:
                     self.run.state.commit(self.key, Position(start, until=end), add_ids=taken, keep_ids=True)
-                if exc.partial is not None:
-                    self.stats.add_sent(exc.partial)
                 raise
-            self.stats.add_sent(result)
+            finally:
+                self.stats.add_sent(result)
         if ids:
             self.run.state.commit(self.key, Position(start, until=end), add_ids=ids, keep_ids=True)
 
